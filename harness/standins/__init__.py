@@ -1,0 +1,1 @@
+"""Stand-ins: small real servers that speak the protocols of the MEV stack."""
