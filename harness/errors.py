@@ -1,4 +1,4 @@
-"""The exception tree: one root, categories ending in Error, leaves named for the condition.
+"""The exception tree: one root, `...Error` categories, leaves named for a condition.
 
 Every error a user can see carries an exit code and reads as one line: what
 failed, the offending value, where it came from, and what to do.

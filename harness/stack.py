@@ -58,8 +58,9 @@ class Service:
 
 
 def _erigon(chain: Chain) -> Service:
-    return Service(f"erigon-{chain.name}", f"erigon@{chain.name}", Kind.ERIGON,
-                   chain.port, chain)
+    return Service(
+        f"erigon-{chain.name}", f"erigon@{chain.name}", Kind.ERIGON, chain.port, chain
+    )
 
 
 RELAYS: tuple[str, ...] = ("relay-a", "relay-b")

@@ -1,0 +1,253 @@
+"""The `drill` command: parse, call the library, render. Nothing else lives here.
+
+Exit codes: 0 success; 1 failure (a drill failed, or `status` found a service
+unhealthy); 2 usage error; 3 invalid drill; 4 stack error (port taken,
+Postgres binaries missing, stack already up or not up, a service not ready).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Annotated
+
+import click
+import typer
+from rich.table import Table
+
+from harness.console import console, error_console
+from harness.errors import EXIT_CODES, DrillError, UsageError
+from harness.runtime.base import Runtime
+from harness.runtime.plan import PlanOptions
+from harness.runtime.state import StateStore
+
+app = typer.Typer(
+    name="drill",
+    help="Chaos and disaster-recovery drills for MEV infrastructure.",
+    epilog="Exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def up(
+    ports: Annotated[
+        str,
+        typer.Option(
+            help="'runbook' for the runbook's ports (8545, 8082, 5432, ...) or "
+            "'auto' for free ones."
+        ),
+    ] = "runbook",
+    foreground: Annotated[
+        bool,
+        typer.Option(
+            "--foreground", help="Stay attached; Ctrl-C brings the stack down."
+        ),
+    ] = False,
+    block_time_ms: Annotated[
+        int, typer.Option(help="Milliseconds between blocks on every chain.", min=50)
+    ] = 1000,
+    pg_bin: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DRILL_PG_BIN",
+            help="Directory of PostgreSQL binaries (default: the pgserver wheel's).",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Bring the whole stand-in stack up and return once every service is ready."""
+    from harness.runtime.local import LocalRuntime
+
+    if ports not in ("runbook", "auto"):
+        raise UsageError(
+            f"--ports {ports!r} is not a choice",
+            hint="use --ports runbook or --ports auto",
+        )
+    out = console()
+    started = time.monotonic()
+
+    def progress(service: str, event: str) -> None:
+        if quiet or event == "starting":
+            return
+        mark = "[green]✓[/]" if event == "ready" else "[red]✗[/]"
+        out.print(
+            f"  {mark} {service} {event} [dim]({time.monotonic() - started:.2f} s)[/]"
+        )
+
+    runtime = LocalRuntime(
+        options=PlanOptions(
+            ports="auto" if ports == "auto" else "runbook",
+            block_time_ms=block_time_ms,
+            pg_bin=pg_bin,
+        ),
+        on_progress=progress,
+    )
+    if not quiet:
+        out.print(f"Bringing the stack up ({ports} ports)...")
+    with contextlib.nullcontext() if quiet else out.status("waiting for services"):
+        runtime.up()
+    if not quiet:
+        out.print(f"Stack ready in {time.monotonic() - started:.2f} s.")
+        _render_status(runtime, with_health=False)
+    if foreground:
+        _stay_attached(runtime, quiet)
+
+
+def _stay_attached(runtime: Runtime, quiet: bool) -> None:
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    if not quiet:
+        console().print("Attached; press Ctrl-C to bring the stack down.")
+    try:
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if not quiet:
+            console().print("Bringing the stack down...")
+        runtime.down()
+
+
+@app.command()
+def status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output.")
+    ] = False,
+) -> None:
+    """Show each service, its URL and whether it is healthy (exit 1 if any is not)."""
+    from harness.runtime.open import open_runtime
+
+    runtime = open_runtime()
+    rows = _status_rows(runtime)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        _render_rows(rows, with_health=True)
+    if not all(row["healthy"] for row in rows):
+        raise typer.Exit(1)
+
+
+def _status_rows(runtime: Runtime) -> list[dict[str, object]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.stack import SERVICES
+
+    urls = runtime.endpoints().service_urls()
+    with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
+        healths = list(pool.map(runtime.health, [s.name for s in SERVICES]))
+    return [
+        {
+            "name": s.name,
+            "unit": s.unit,
+            "url": urls.get(s.name),
+            "healthy": h.ready,
+            "state": h.state,
+            "detail": h.detail,
+        }
+        for s, h in zip(SERVICES, healths, strict=True)
+    ]
+
+
+def _render_status(runtime: Runtime, *, with_health: bool) -> None:
+    from harness.stack import SERVICES
+
+    if with_health:
+        _render_rows(_status_rows(runtime), with_health=True)
+        return
+    urls = runtime.endpoints().service_urls()
+    _render_rows(
+        [{"name": s.name, "unit": s.unit, "url": urls.get(s.name)} for s in SERVICES],
+        with_health=False,
+    )
+    console().print(f"Fault proxy API: {runtime.endpoints().proxy_api}")
+    console().print('Run a runbook by hand: eval "$(drill env)"')
+
+
+def _render_rows(rows: list[dict[str, object]], *, with_health: bool) -> None:
+    table = Table(box=None, pad_edge=False)
+    table.add_column("service")
+    table.add_column("unit")
+    table.add_column("url")
+    if with_health:
+        table.add_column("healthy")
+    for row in rows:
+        cells = [str(row["name"]), str(row["unit"]), str(row["url"] or "-")]
+        if with_health:
+            ok = bool(row["healthy"])
+            cells.append("[green]yes[/]" if ok else f"[red]no[/] {row['detail']}")
+        table.add_row(*cells)
+    console().print(table)
+
+
+@app.command()
+def down(
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Kill at once whatever a killed run left behind."),
+    ] = False,
+) -> None:
+    """Stop every service and the fault proxy, and remove the run's files."""
+    from harness.runtime.local import LocalRuntime
+
+    runtime = LocalRuntime(StateStore())
+    if force:
+        killed = runtime.force_down()
+        console().print(f"Forced down; killed {len(killed)} stray process(es).")
+        return
+    if runtime.store.load() is None:
+        console().print("No stack is up; nothing to do.")
+        return
+    runtime.down()
+    console().print("Stack down.")
+
+
+@app.command()
+def env() -> None:
+    """Print the recovery environment as shell exports: eval "$(drill env)"."""
+    from harness.env import as_exports
+    from harness.runtime.open import open_runtime
+
+    sys.stdout.write(as_exports(open_runtime().recovery_env()))
+
+
+@app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="A service name, or fault-proxy.")],
+    tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+) -> None:
+    """Print a service's log."""
+    from harness.runtime.open import open_runtime
+
+    sys.stdout.write(open_runtime().logs(service, tail_lines=tail))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command, turn DrillError into one line and its exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except DrillError as exc:
+        error_console().print(
+            f"drill: error: {exc.line()}", markup=False, soft_wrap=True
+        )
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        error_console().print("drill: aborted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,411 @@
+"""The local runtime: every stand-in a process on this machine, no Docker.
+
+The state file is the source of truth, so that `drill up` can return while
+the stack keeps running, and `drill status`, `drill down` and the `systemctl`
+shim, each in a process of its own, can control it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets as tokens
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from harness import stack
+from harness.errors import ServiceNotReady, StackAlreadyUp, StackError, StackNotUp
+from harness.runtime import plan, process, readiness
+from harness.runtime.base import Health, Runtime
+from harness.runtime.endpoints import Endpoints, Secrets
+from harness.runtime.shim import write_shims
+from harness.runtime.state import ProcessRecord, StackState, StateStore
+
+log = logging.getLogger(__name__)
+
+RUN_DIR_ENV = "DRILL_RUN_DIR"
+"""Set in every process the runtime starts: `drill down --force` finds them by it."""
+
+ProgressCallback = Callable[[str, str], None]
+"""Called with (service, event) where event is starting, ready or failed."""
+
+POLL_S = 0.02
+
+
+class LocalRuntime(Runtime):
+    """Runs the stack as local processes recorded in a state file."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        store: StateStore | None = None,
+        options: plan.PlanOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.store = store or StateStore()
+        self.options = options or plan.PlanOptions()
+        self._progress = on_progress or (lambda service, event: None)
+
+    # The whole stack.
+
+    def up(self) -> Endpoints:
+        """Start the fault proxy and every service; return once all are ready.
+
+        Raises StackAlreadyUp, PortInUse, PostgresNotFound or ServiceNotReady;
+        on any failure (and on Ctrl-C) whatever was started is stopped again.
+        """
+        from harness.standins.postgres import find_pg_bin
+
+        with self.store.lock():
+            self._refuse_if_running()
+            pg_bin = find_pg_bin(self.options.pg_bin)
+            run_dir = self.store.directory / "run"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            run_dir.mkdir(parents=True)
+            run_dir.chmod(0o711)
+            state = plan.build(run_dir, pg_bin, self.options)
+            state.owner_pid = os.getpid()
+            try:
+                self._start_all(state)
+            except BaseException:
+                self._teardown(state, graceful=False)
+                self.store.clear()
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
+        return state.endpoints
+
+    def _refuse_if_running(self) -> None:
+        state = self._load_quietly()
+        if state is None:
+            return
+        alive = [name for name, rec in self._records(state) if _alive(rec)]
+        if alive:
+            raise StackAlreadyUp(
+                f"a stack is already up (state file {self.store.state_path}; "
+                f"running: {', '.join(alive)})",
+                hint="use it (`drill status`), or bring it down with `drill down`",
+            )
+        log.info("clearing the state of a stack that is no longer running")
+        self.store.clear()
+
+    def _start_all(self, state: StackState) -> None:
+        secrets = self._make_secrets(Path(state.run_dir))
+        write_shims(
+            Path(state.run_dir) / "bin", self.store.directory, self.options.python
+        )
+        self.store.save(state)
+
+        self._progress("fault-proxy", "starting")
+        self._spawn(state, state.proxy, secrets)
+        self.store.save(state)
+        self._await_ready("fault-proxy", state.proxy, secrets)
+        self._progress("fault-proxy", "ready")
+        response = httpx.post(
+            f"{state.endpoints.proxy_api}/populate", json=state.proxies, timeout=10
+        )
+        if response.status_code != 201:
+            raise StackError(f"the fault proxy refused its routes: {response.text}")
+
+        for name, rec in state.services.items():
+            self._progress(name, "starting")
+            self._spawn(state, rec, secrets)
+        self.store.save(state)
+
+        def wait(item: tuple[str, ProcessRecord]) -> None:
+            name, rec = item
+            try:
+                self._await_ready(name, rec, secrets)
+            except ServiceNotReady:
+                self._progress(name, "failed")
+                raise
+            self._progress(name, "ready")
+
+        with ThreadPoolExecutor(max_workers=len(state.services)) as pool:
+            for future in [pool.submit(wait, item) for item in state.services.items()]:
+                future.result()
+
+    def _make_secrets(self, run_dir: Path) -> Secrets:
+        from harness.standins.mev_api import new_keys_file
+
+        db_password = tokens.token_urlsafe(24)
+        fd = os.open(run_dir / "db_password", os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(db_password)
+        api_key = new_keys_file(run_dir / "keys.json", label="admin")
+        secrets = Secrets(db_password=db_password, api_key=api_key)
+        self.store.save_secrets(secrets)
+        return secrets
+
+    def down(self) -> None:
+        """Stop every service, then the proxy; remove the run directory."""
+        with self.store.lock():
+            state = self._load_quietly()
+            if state is not None:
+                self._teardown(state, graceful=True)
+                shutil.rmtree(state.run_dir, ignore_errors=True)
+            self.store.clear()
+
+    def force_down(self) -> list[int]:
+        """Kill everything a (possibly killed) run left behind; return the pids.
+
+        Uses the state file when it is readable, and also finds strays by the
+        run-directory marker in their environment.
+        """
+        run_dir = self.store.directory / "run"
+        with self.store.lock():
+            state = self._load_quietly()
+            if state is not None:
+                self._teardown(state, graceful=False)
+            killed = _kill_marked(str(run_dir))
+            shutil.rmtree(run_dir, ignore_errors=True)
+            self.store.clear()
+        return killed
+
+    def _teardown(self, state: StackState, *, graceful: bool) -> None:
+        timeout_s = 10.0 if graceful else 0.0
+
+        def stop(rec: ProcessRecord) -> None:
+            proc = _identity(rec)
+            if proc is not None:
+                process.terminate(
+                    proc,
+                    stop_signal=process.signal_named(rec.spec.stop_signal),
+                    timeout_s=timeout_s,
+                )
+            rec.pid = rec.start_ticks = None
+
+        with ThreadPoolExecutor(max_workers=len(state.services)) as pool:
+            list(pool.map(stop, state.services.values()))
+        stop(state.proxy)
+
+    # One service.
+
+    def endpoints(self) -> Endpoints:
+        """Where clients reach the running stack."""
+        return self._state().endpoints
+
+    def secrets(self) -> Secrets:
+        """This run's credentials."""
+        found = self.store.load_secrets()
+        if found is None:
+            raise StackNotUp(
+                "no secrets recorded: no stack is up",
+                hint="bring one up with `drill up`",
+            )
+        return found
+
+    def start(self, service: str, *, wait: bool = True) -> None:
+        """Start a stopped service (no-op when running); wait until ready."""
+        stack.service(service)
+        with self.store.lock():
+            state = self._state()
+            rec = state.services[service]
+            if not _alive(rec):
+                self._spawn(state, rec, self.secrets())
+                self.store.save(state)
+        if wait:
+            self.wait_ready(service, timeout_s=rec.spec.start_timeout_s)
+
+    def stop(self, service: str, *, timeout_s: float = 10.0) -> None:
+        """Stop a service with its stop signal, SIGKILL after `timeout_s`."""
+        stack.service(service)
+        with self.store.lock():
+            state = self._state()
+            rec = state.services[service]
+            proc = _identity(rec)
+            if proc is not None:
+                process.terminate(
+                    proc,
+                    stop_signal=process.signal_named(rec.spec.stop_signal),
+                    timeout_s=timeout_s,
+                )
+            rec.pid = rec.start_ticks = None
+            self.store.save(state)
+
+    def kill(self, service: str, signal: str = "SIGKILL") -> None:
+        """Send `signal` to the service's main process."""
+        proc = self._running(service)
+        process.send(proc, process.signal_named(signal))
+
+    def pause(self, service: str) -> None:
+        """Freeze the service's whole process group with SIGSTOP."""
+        proc = self._running(service)
+        process.send(proc, process.signal_named("SIGSTOP"), group=True)
+
+    def resume(self, service: str) -> None:
+        """Thaw the service's process group with SIGCONT."""
+        proc = self._running(service)
+        process.send(proc, process.signal_named("SIGCONT"), group=True)
+
+    def logs(self, service: str, *, tail_lines: int | None = None) -> str:
+        """The service's log file (the fault proxy's for `fault-proxy`)."""
+        state = self._state()
+        rec = state.proxy if service == "fault-proxy" else self._record(state, service)
+        return _read_log(Path(rec.spec.log_path), tail_lines)
+
+    def health(self, service: str) -> Health:
+        """Running (alive and not frozen) and ready (its readiness check)."""
+        state = self._state()
+        rec = state.proxy if service == "fault-proxy" else self._record(state, service)
+        proc = _identity(rec)
+        if proc is None:
+            return Health(service, "stopped", ready=False, detail="stopped")
+        if not process.is_alive(proc):
+            return Health(service, "exited", ready=False, detail="exited")
+        if process.is_stopped(proc):
+            return Health(service, "paused", ready=False, detail="paused")
+        detail = readiness.check(rec.spec.ready, self.store.load_secrets())
+        return Health(service, "running", ready=not detail, detail=detail)
+
+    def wait_ready(self, service: str, *, timeout_s: float = 30.0) -> None:
+        """Block until the service is ready; ServiceNotReady on timeout or exit."""
+        state = self._state()
+        self._await_ready(
+            service,
+            self._record(state, service),
+            self.store.load_secrets(),
+            timeout_s=timeout_s,
+        )
+
+    def path_dirs(self) -> list[str]:
+        """The shim directory, then the Postgres client tools' directory."""
+        state = self._state()
+        argv = state.services["postgres"].spec.argv
+        pg_bin = argv[argv.index("--pg-bin") + 1]
+        return [str(Path(state.run_dir) / "bin"), pg_bin]
+
+    def control_env(self) -> dict[str, str]:
+        """DRILL_STATE_DIR, so the shims control this stack and no other."""
+        return {"DRILL_STATE_DIR": str(self.store.directory)}
+
+    # Helpers.
+
+    def _state(self) -> StackState:
+        state = self._load_quietly()
+        if state is None:
+            raise StackNotUp(
+                f"no stack is up (no state file at {self.store.state_path})",
+                hint="bring one up with `drill up`",
+            )
+        return state
+
+    def _load_quietly(self) -> StackState | None:
+        try:
+            return self.store.load()
+        except ValueError as exc:
+            raise StackError(
+                f"the state file {self.store.state_path} is unreadable ({exc})",
+                hint="run `drill down --force` to clean up after the broken run",
+            ) from None
+
+    @staticmethod
+    def _record(state: StackState, service: str) -> ProcessRecord:
+        stack.service(service)
+        return state.services[service]
+
+    @staticmethod
+    def _records(state: StackState) -> list[tuple[str, ProcessRecord]]:
+        return [("fault-proxy", state.proxy), *state.services.items()]
+
+    def _running(self, service: str) -> process.ProcessId:
+        rec = self._record(self._state(), service)
+        proc = _identity(rec)
+        if proc is None or not process.is_alive(proc):
+            raise StackError(
+                f"service {service!r} is not running",
+                hint=f"start it with `systemctl start {service}`",
+            )
+        return proc
+
+    def _spawn(self, state: StackState, rec: ProcessRecord, secrets: Secrets) -> None:
+        env = dict(os.environ)
+        env.update(rec.spec.env)
+        env[RUN_DIR_ENV] = state.run_dir
+        env["PYTHONUNBUFFERED"] = "1"
+        for var, field in rec.spec.secret_env.items():
+            env[var] = getattr(secrets, field)
+        proc = process.spawn(rec.spec.argv, env=env, log_path=Path(rec.spec.log_path))
+        rec.pid, rec.start_ticks, rec.started_at = (
+            proc.pid,
+            proc.start_ticks,
+            time.time(),
+        )
+
+    def _await_ready(
+        self,
+        name: str,
+        rec: ProcessRecord,
+        secrets: Secrets | None,
+        timeout_s: float | None = None,
+    ) -> None:
+        limit_s = rec.spec.start_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + limit_s
+        observed = "never checked"
+        while time.monotonic() < deadline:
+            proc = _identity(rec)
+            if proc is None or not process.is_alive(proc):
+                raise self._not_ready(name, rec, "the process exited", limit_s)
+            observed = readiness.check(rec.spec.ready, secrets, timeout_s=0.5)
+            if not observed:
+                return
+            time.sleep(POLL_S)
+        raise self._not_ready(name, rec, f"last check: {observed}", limit_s)
+
+    @staticmethod
+    def _not_ready(
+        name: str, rec: ProcessRecord, why: str, limit_s: float
+    ) -> ServiceNotReady:
+        tail = _read_log(Path(rec.spec.log_path), 5).strip().replace("\n", " | ")
+        return ServiceNotReady(
+            f"{name} was not ready within {limit_s:.0f}s "
+            f"(awaited {rec.spec.ready.kind} {rec.spec.ready.url}; {why}); "
+            f"log tail: {tail or '(empty)'}",
+            hint=f"read {rec.spec.log_path}",
+        )
+
+
+def _identity(rec: ProcessRecord) -> process.ProcessId | None:
+    if rec.pid is None or rec.start_ticks is None:
+        return None
+    return process.ProcessId(rec.pid, rec.start_ticks)
+
+
+def _alive(rec: ProcessRecord) -> bool:
+    proc = _identity(rec)
+    return proc is not None and process.is_alive(proc)
+
+
+def _read_log(path: Path, tail_lines: int | None) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    if tail_lines is None:
+        return text
+    return "\n".join(text.splitlines()[-tail_lines:])
+
+
+def _kill_marked(run_dir: str) -> list[int]:
+    """SIGKILL every process whose environment carries this run's marker."""
+    marker = f"{RUN_DIR_ENV}={run_dir}".encode()
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            try:
+                os.kill(int(entry.name), 9)
+                killed.append(int(entry.name))
+            except ProcessLookupError:
+                pass
+    return killed
