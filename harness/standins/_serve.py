@@ -10,17 +10,28 @@ from typing import Any
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def base_parser(name: str, description: str, default_port: int) -> argparse.ArgumentParser:
+def base_parser(
+    name: str, description: str, default_port: int
+) -> argparse.ArgumentParser:
     """An argument parser with the options every stand-in takes."""
-    parser = argparse.ArgumentParser(prog=f"python -m harness.standins.{name}",
-                                     description=description)
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=default_port,
-                        help="port to listen on (default: %(default)s)")
-    parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"],
-                        help="log level (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m harness.standins.{name}", description=description
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=default_port,
+        help="port to listen on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log level (default: %(default)s)",
+    )
     return parser
 
 
