@@ -677,4 +677,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module, so that loggers carry its real name.
+    from harness.standins.relay import main as run
+
+    run()
