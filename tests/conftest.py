@@ -151,7 +151,10 @@ class PostgresLauncher:
         return server, proc
 
     def stop_all(self) -> None:
-        """Stop every instance this launcher started."""
+        """Stop every instance this launcher started (SIGTERM to all first)."""
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
         for proc in self._procs:
             stop_process(proc)
 

@@ -303,3 +303,51 @@ def test_scram_verifier_differs_each_time_when_salted() -> None:
     assert first.startswith("SCRAM-SHA-256$4096:")
     assert "secret" not in first
     assert scram_verifier("secret") != first
+
+
+def test_postgres_restores_mev_db_when_runbook_database_recovery_runs(
+    postgres_launcher: PostgresLauncher, tmp_path: Path
+) -> None:
+    server, _ = postgres_launcher.start("runbook", password="runbook-password")
+    before = _query(server.url, "SELECT count(*) FROM opportunities")
+    bin_dir = find_pg_bin()
+    # The runbook's `sudo -u postgres <tool>` becomes PGUSER=postgres over the
+    # socket (trust); the tools are the server's own version.
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PGHOST": str(server.socket_dir),
+        "PGPORT": str(server.port),
+        "PGUSER": "postgres",
+        "BACKUP_FILE": str(tmp_path / "mev_db.sql"),
+    }
+    subprocess.run(
+        ["pg_dump", "-d", "mev_db", "-f", str(tmp_path / "mev_db.sql")],
+        env=env, check=True, timeout=30,
+    )  # fmt: skip
+    with psycopg.connect(server.url) as conn:
+        conn.execute("DROP TABLE opportunities")
+    script = """
+        set -e
+        psql -c "SELECT pg_database_size('mev_db');"
+        if [ -f "$BACKUP_FILE" ]; then
+          dropdb mev_db
+          createdb mev_db
+          psql -q mev_db < "$BACKUP_FILE"
+          echo "Database restored from backup"
+        fi
+    """
+
+    result = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "Database restored from backup" in result.stdout
+    assert _query(server.url, "SELECT count(*) FROM opportunities") == before
+    owners = _query(
+        server.url,
+        "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname='public'",
+    )
+    assert owners == [("mev_user",)]
