@@ -1,0 +1,1 @@
+"""The erigon stand-in: JSON-RPC, /health and a growing chain kept in a data dir."""
