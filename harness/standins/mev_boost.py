@@ -216,7 +216,7 @@ class Boost:
                 response = await self._request(
                     relay, "GET", path, self.timeouts.get_header_s
                 )
-            except (httpx.HTTPError, TimeoutError) as exc:
+            except Exception as exc:  # whatever the HTTP stack raises: a failed call
                 log.warning("relay %s status failed: %s", relay, _why(exc))
                 return False
             if response.status_code != 200:
@@ -248,7 +248,7 @@ class Boost:
             response = await self._request(
                 relay, "POST", path, self.timeouts.regval_s, body=body, user_agent=ua
             )
-        except (httpx.HTTPError, TimeoutError) as exc:
+        except Exception as exc:  # whatever the HTTP stack raises: a failed call
             log.warning("relay %s registerValidator failed: %s", relay, _why(exc))
             return False
         if not response.is_success:
@@ -279,7 +279,7 @@ class Boost:
             response = await self._request(
                 relay, "GET", path, self.timeouts.get_header_s, user_agent=ua
             )
-        except (httpx.HTTPError, TimeoutError) as exc:
+        except Exception as exc:  # whatever the HTTP stack raises: a failed call
             log.warning("relay %s getHeader failed: %s", relay, _why(exc))
             return None
         if response.status_code == 204:
@@ -370,7 +370,7 @@ class Boost:
                 user_agent=ua,
             )
             answer = response.json() if response.status_code == 200 else None
-        except (httpx.HTTPError, TimeoutError, ValueError) as exc:
+        except Exception as exc:  # whatever the HTTP stack raises: a failed call
             log.error("relay %s getPayload failed: %s", relay, _why(exc))
             return None
         if answer is None:
@@ -385,7 +385,11 @@ class Boost:
 
 
 def _why(exc: BaseException) -> str:
-    """A short reason for a failed relay call."""
+    """A short reason for a failed relay call.
+
+    Calls catch every Exception: besides httpx's own errors, the HTTP stack can
+    raise others (an AttributeError in httpcore was seen) when a peer vanishes.
+    """
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return "timeout"
     return f"{type(exc).__name__}: {exc}"
@@ -562,6 +566,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     boost = Boost(relays, timeouts, args.relay_check, min_bid_wei)
     configure_logging(args.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per request
     log.info(
         "mev-boost on %s:%d with %d relays (relay check %s, min bid %d wei)",
         args.host,
