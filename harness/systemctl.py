@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-s", "--signal", default="SIGTERM")
     for ignored in ("--no-pager", "--full", "-l", "--no-ask-password", "--now"):
         parser.add_argument(ignored, action="store_true")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
 
     handler = COMMANDS.get(args.command)
     if handler is None:
