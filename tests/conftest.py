@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -59,31 +60,23 @@ def stop_process(proc: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -
         proc.wait(timeout=grace_s)
 
 
-def wait_for_sql(
-    url: str, proc: subprocess.Popen[bytes], log_file: Path, timeout_s: float
-) -> None:
-    """Poll `SELECT 1` over TCP until it answers; fail with the log if it never does."""
+def wait_for_sql(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+    """Poll `SELECT 1` over TCP; "" once it answers, else why it did not."""
     import psycopg
 
     deadline = time.monotonic() + timeout_s
     last_error = "no attempt"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(
-                f"postgres stand-in exited with {proc.returncode}:\n"
-                + log_file.read_text()
-            )
+            return f"the process exited with {proc.returncode}"
         try:
             with psycopg.connect(url, connect_timeout=2) as conn:
                 conn.execute("SELECT 1")
-            return
+            return ""
         except psycopg.OperationalError as exc:
             last_error = str(exc).strip()
         time.sleep(0.02)
-    pytest.fail(
-        f"postgres stand-in not ready after {timeout_s} s ({last_error}):\n"
-        + log_file.read_text()
-    )
+    return f"not ready after {timeout_s} s ({last_error})"
 
 
 class PostgresLauncher:
@@ -123,8 +116,47 @@ class PostgresLauncher:
         if password is not None:
             password_file.write_text(password + "\n")
         password = password_file.read_text().rstrip("\n")
-        port = port or free_port()
         log_file = home / "postgres.log"
+        # A free port can be taken by another process before we bind it.
+        for _ in range(3):
+            chosen = port or free_port()
+            log_offset = log_file.stat().st_size if log_file.exists() else 0
+            proc = self._spawn(name, chosen, extra, env, log_file)
+            url = (
+                f"postgresql://mev_user:{quote(password, safe='')}@127.0.0.1:"
+                f"{chosen}/mev_db"
+            )
+            problem = wait_for_sql(url, proc, POSTGRES_START_TIMEOUT_S)
+            new_log = log_file.read_bytes()[log_offset:].decode(errors="replace")
+            if not problem:
+                break
+            if port is not None or "already in use" not in new_log:
+                pytest.fail(f"postgres stand-in {name}: {problem}:\n{new_log}")
+        else:
+            pytest.fail(f"postgres stand-in {name}: no free port in 3 tries")
+        server = PostgresServer(
+            host="127.0.0.1",
+            port=chosen,
+            user="mev_user",
+            password=password,
+            dbname="mev_db",
+            url=url,
+            socket_dir=home / "sock",
+            pid=proc.pid,
+            data_dir=home / "data",
+            password_file=password_file,
+            log_file=log_file,
+        )
+        return server, proc
+
+    def _spawn(
+        self,
+        name: str,
+        port: int,
+        extra: tuple[str, ...],
+        env: dict[str, str] | None,
+        log_file: Path,
+    ) -> subprocess.Popen[bytes]:
         with log_file.open("ab") as log:
             proc = subprocess.Popen(
                 self.command(name, port, *extra),
@@ -134,21 +166,7 @@ class PostgresLauncher:
                 env={**os.environ, **(env or {})},
             )
         self._procs.append(proc)
-        server = PostgresServer(
-            host="127.0.0.1",
-            port=port,
-            user="mev_user",
-            password=password,
-            dbname="mev_db",
-            url=f"postgresql://mev_user:{password}@127.0.0.1:{port}/mev_db",
-            socket_dir=home / "sock",
-            pid=proc.pid,
-            data_dir=home / "data",
-            password_file=password_file,
-            log_file=log_file,
-        )
-        wait_for_sql(server.url, proc, log_file, POSTGRES_START_TIMEOUT_S)
-        return server, proc
+        return proc
 
     def stop_all(self) -> None:
         """Stop every instance this launcher started (SIGTERM to all first)."""

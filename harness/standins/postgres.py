@@ -217,7 +217,9 @@ def _make_dirs(launch: Launch) -> None:
     if launch.run_as is None:
         return
     for directory in (launch.data_dir, launch.socket_dir):
-        os.chown(directory, launch.run_as.uid, launch.run_as.gid)
+        # A shared, world-writable socket dir (like /tmp) is usable as it is.
+        if directory.stat().st_mode & 0o002 == 0:
+            os.chown(directory, launch.run_as.uid, launch.run_as.gid)
         _grant_traverse(directory.parent, launch.run_as)
 
 
@@ -309,9 +311,10 @@ def _template_path(launch: Launch) -> Path | None:
 
 def _save_template(data_dir: Path, template: Path) -> None:
     """Copy the fresh cluster into the cache; a concurrent writer may win."""
-    template.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=template.parent, prefix=".staging-"))
+    staging: Path | None = None
     try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=template.parent, prefix=".staging-"))
         shutil.copytree(
             data_dir,
             staging,
@@ -326,7 +329,8 @@ def _save_template(data_dir: Path, template: Path) -> None:
         else:
             log.warning("template cache %s not saved: %s", template, exc)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _first_start_sql(launch: Launch) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,8 +35,6 @@ MARK_BLOCK = 77_000_000
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -62,23 +61,27 @@ class Api:
 ApiStarter = Callable[..., Api]
 
 
-def _wait_ready(api: Api, want_status: int) -> None:
+def _health_reaches(api: Api, want_status: int) -> str:
+    """Poll /health until it answers `want_status`; "" then, else why not."""
     deadline = time.monotonic() + START_TIMEOUT_S
     last = "no answer"
     while time.monotonic() < deadline:
         if api.proc.poll() is not None:
-            pytest.fail(
-                f"mev_api exited {api.proc.returncode}:\n{api.log_file.read_text()}"
-            )
+            return f"mev_api exited with {api.proc.returncode}"
         try:
             answer = httpx.get(f"{api.url}/health", timeout=5)
             if answer.status_code == want_status:
-                return
+                return ""
             last = f"{answer.status_code} {answer.text}"
         except httpx.TransportError as exc:
             last = repr(exc)
         time.sleep(0.03)
-    pytest.fail(f"mev_api not ready ({last}):\n{api.log_file.read_text()}")
+    return f"/health never answered {want_status} ({last})"
+
+
+def _wait_ready(api: Api, want_status: int) -> None:
+    if problem := _health_reaches(api, want_status):
+        pytest.fail(f"{problem}:\n{api.log_file.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -90,27 +93,33 @@ def start_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiStarter]:
         home = tmp_path_factory.mktemp("mev-api")
         keys_file = home / "keys.json"
         key = new_keys_file(keys_file)
-        port = _free_port()
         log_file = home / "api.log"
-        with log_file.open("wb") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable, "-m", "harness.standins.mev_api",
-                    "--port", str(port),
-                    "--database-url", database_url,
-                    "--keys-file", str(keys_file),
-                    "--audit-log", str(home / "audit.jsonl"),
-                    *extra,
-                ],
-                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        # A free port can be taken by another process before we bind it.
+        for _ in range(3):
+            port = _free_port()
+            with log_file.open("wb") as log:
+                proc = subprocess.Popen(
+                    [
+                        sys.executable, "-m", "harness.standins.mev_api",
+                        "--port", str(port),
+                        "--database-url", database_url,
+                        "--keys-file", str(keys_file),
+                        "--audit-log", str(home / "audit.jsonl"),
+                        *extra,
+                    ],
+                    cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            procs.append(proc)
+            api = Api(
+                f"http://127.0.0.1:{port}", key, keys_file, home / "audit.jsonl",
+                log_file, proc,
             )  # fmt: skip
-        procs.append(proc)
-        api = Api(
-            f"http://127.0.0.1:{port}", key, keys_file, home / "audit.jsonl",
-            log_file, proc,
-        )  # fmt: skip
-        _wait_ready(api, want_status)
-        return api
+            problem = _health_reaches(api, want_status)
+            if not problem:
+                return api
+            if "already in use" not in log_file.read_text():
+                break
+        pytest.fail(f"{problem}:\n{log_file.read_text()}")
 
     yield start
     for proc in procs:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -173,7 +174,7 @@ class Database:
             await cursor.execute(sql, params)
             return await cursor.fetchall() if cursor.description else []
 
-    async def _bounded(self, work: Any) -> list[DictRow]:
+    async def _bounded(self, work: Coroutine[Any, Any, list[DictRow]]) -> list[DictRow]:
         """Run `work` with a client-side bound; map every failure to a reason."""
         bound_s = self.connect_timeout_s + self.query_timeout_s + CLIENT_MARGIN_S
         task: asyncio.Task[list[DictRow]] = asyncio.ensure_future(work)
