@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -207,6 +208,7 @@ def test_health_reports_ok_and_pool_stats_when_database_up(api: Api) -> None:
     assert body["pool"]["size"] >= 1
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_opportunities_answers_runbook_curl_when_no_key_sent(api: Api) -> None:
     result = subprocess.run(
         ["curl", "-s", "-f", f"{api.url}/api/v1/opportunities"],
@@ -670,6 +672,22 @@ def _wait_for_lock_waiter(url: str) -> None:
                 return
             time.sleep(0.02)
     pytest.fail("the API's query never waited on the lock")
+
+
+def test_opportunities_answers_503_naming_the_table_when_it_was_dropped(
+    start_api: ApiStarter, postgres_launcher: PostgresLauncher
+) -> None:
+    server, _ = postgres_launcher.start("api-drop", password="drop-password")
+    own = start_api(server.url)
+    with psycopg.connect(server.url) as conn:
+        conn.execute("DROP TABLE opportunities")
+
+    answer = own.client().get("/api/v1/opportunities")
+
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "database_error"
+    assert '"opportunities" does not exist' in answer.json()["message"]
+    assert own.client().get("/health").status_code == 200
 
 
 def test_new_keys_file_stores_only_the_hash_when_called(tmp_path: Path) -> None:

@@ -42,6 +42,9 @@ OPPORTUNITY_COLUMNS = (
     "net_profit_wei::text AS net_profit_wei, status, bundle_hash, relay, "
     "rejection_reason"
 )
+UNAVAILABLE_LOG_S = 10.0
+"""At most one 503 warning of each kind in this many seconds."""
+
 STRATEGY_COLUMNS = "name, enabled, min_profit_wei::text AS min_profit_wei, updated_at"
 
 
@@ -182,6 +185,7 @@ class MevApi:
         self.keys = KeyStore(config.keys_file)
         self.audit = AuditLog(config.audit_log)
         self.started = time.monotonic()
+        self._unavailable_logged: dict[str, float] = {}
 
     def app(self) -> Starlette:
         """The ASGI app; the pool opens at startup and closes at shutdown."""
@@ -243,13 +247,26 @@ class MevApi:
             except ApiProblem as problem:
                 response = problem.response()
             except DatabaseUnavailable as exc:
-                log.warning("%s %s: %s", request.method, request.url.path, exc)
+                self._note_unavailable(exc)
                 response = ApiProblem(503, exc.code, exc.reason).response()
+            except Exception:
+                log.exception("%s %s failed", request.method, request.url.path)
+                response = ApiProblem(
+                    500, "internal_error", "the API failed; see its log"
+                ).response()
             if check.auth is not Auth.MISSING or response.status_code == 401:
                 self._record(request, check, response.status_code)
             return response
 
         return endpoint
+
+    def _note_unavailable(self, exc: DatabaseUnavailable) -> None:
+        """Log a 503 once per kind and per UNAVAILABLE_LOG_S, not per request."""
+        now = time.monotonic()
+        last = self._unavailable_logged.get(exc.code)
+        if last is None or now - last >= UNAVAILABLE_LOG_S:
+            log.warning("answering 503: %s", exc)
+            self._unavailable_logged[exc.code] = now
 
     def _authorize(self, access: Access, check: KeyCheck, request: Request) -> None:
         if check.auth in (Auth.INVALID, Auth.REVOKED):
