@@ -446,3 +446,9 @@ def test_second_chain_reports_its_own_ids_when_arbitrum(tmp_path):
     with erigon(tmp_path, chain="arbitrum", block_time_ms=BLOCK_TIME_MS) as arb:
         assert arb.result("eth_chainId") == "0xa4b1"
         assert arb.result("net_version") == "42161"
+
+
+def test_parse_error_is_answered_when_json_is_nested_too_deeply(node):
+    response = post_raw(node, b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 200
+    assert response.json()["error"]["code"] == -32700

@@ -13,7 +13,7 @@ import binascii
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -149,7 +149,7 @@ def _is_json(content_type: bytes) -> bool:
     return media_type in JSON_TYPES
 
 
-def health_endpoint(node: Node) -> Any:
+def health_endpoint(node: Node) -> Callable[[Request], Awaitable[Response]]:
     """The /health handler for `node`."""
 
     async def health(request: Request) -> Response:
@@ -172,7 +172,8 @@ async def _persist_forever(node: Node) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await asyncio.to_thread(node.persist)
+            # Read the head here, on the loop; only the write goes to a thread.
+            await asyncio.to_thread(node.persist, node.chain.head())
         except OSError as exc:
             log.warning("could not write the head to %s: %s", node.store.head_path, exc)
 

@@ -118,15 +118,19 @@ class Chain:
     def _head_at(self, now_ms: int) -> int:
         if self._frozen is not None:
             return self._frozen
-        expected = self.schedule.expected_head(now_ms)
+        head = self.schedule.expected_head(now_ms)
         if self._catchup_started_s is not None:
             elapsed_ms = (self._monotonic_s() - self._catchup_started_s) * 1000
             if elapsed_ms < self.catchup_ms:
-                gap = max(0, expected - self._catchup_from)
-                done = int(gap * elapsed_ms / self.catchup_ms)
-                return max(self._floor, self._catchup_from + done)
-            self._catchup_started_s = None
-        return max(self._floor, expected)
+                gap = max(0, head - self._catchup_from)
+                head = self._catchup_from + int(gap * elapsed_ms / self.catchup_ms)
+            else:
+                self._catchup_started_s = None
+        # Never go back, even if the wall clock does.
+        if head < self._floor:
+            return self._floor
+        self._floor = head
+        return head
 
     def _highest_at(self, now_ms: int, head: int) -> int:
         if self._frozen is not None and self._peers == 0:

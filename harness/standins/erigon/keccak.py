@@ -65,8 +65,13 @@ def _permute(lanes: list[int]) -> None:
 
 def keccak256(data: bytes) -> bytes:
     """The 32-byte Keccak-256 digest of `data` (Ethereum's original padding)."""
+    return sponge256(data, 0x01)
+
+
+def sponge256(data: bytes, domain: int) -> bytes:
+    """A 256-bit Keccak sponge; `domain` 0x01 is Keccak-256, 0x06 is SHA3-256."""
     padded = bytearray(data)
-    padded.append(0x01)
+    padded.append(domain)
     padded.extend(b"\x00" * (-len(padded) % _RATE_BYTES))
     padded[-1] |= 0x80
 

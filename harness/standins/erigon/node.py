@@ -44,9 +44,10 @@ class Node:
     delay_ms: int = 0
     _saved_head: int | None = None
 
-    def persist(self) -> None:
-        """Write the head to the data dir if it moved since the last write."""
-        head = self.chain.head()
+    def persist(self, head: int | None = None) -> None:
+        """Write `head` (default: the current head) if it moved since the last write."""
+        if head is None:
+            head = self.chain.head()
         if head != self._saved_head:
             self.store.save_head(head)
             self._saved_head = head

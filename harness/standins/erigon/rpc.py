@@ -86,7 +86,7 @@ class Dispatcher:
             return b""
         try:
             message = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _PARSE_ERROR
         if type(message) is list:
             return self._batch(message)

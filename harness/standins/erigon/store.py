@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ class Store:
         self.chain_id = chain_id
         self.head_path = data_dir / "chaindata" / "mdbx.dat"
         self.schedule_path = data_dir / "snapshots" / "schedule.json"
+        self._write_lock = threading.RLock()
+        self._head_written: int | None = None
 
     def load_head(self) -> int | None:
         """The stored head, or None for an empty data dir.
@@ -90,8 +93,12 @@ class Store:
         return _int_field(self.head_path, record, "head")
 
     def save_head(self, head: int) -> None:
-        """Replace the stored head atomically and durably."""
-        self._save(self.head_path, {"head": head})
+        """Replace the stored head atomically and durably; never with an older one."""
+        with self._write_lock:
+            if self._head_written is not None and head <= self._head_written:
+                return
+            self._save(self.head_path, {"head": head})
+            self._head_written = head
 
     def load_schedule(self) -> Schedule | None:
         """The stored schedule, or None when there is none yet.
@@ -148,14 +155,17 @@ class Store:
             **fields,
         }
         line = json.dumps({"record": record, "sha256": _digest(record)}) + "\n"
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as f:
-            f.write(line.encode())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        # One writer at a time: a write still running in a worker thread can
+        # meet the final write at shutdown, and both use the same temporary.
+        with self._write_lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as f:
+                f.write(line.encode())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
 
     def remove_stale_temporaries(self) -> None:
         """Delete temporary files that a killed writer left behind."""
