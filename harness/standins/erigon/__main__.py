@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from harness.errors import UnknownService
+from harness.stack import CHAINS
+from harness.stack import chain as find_chain
 from harness.standins._serve import base_parser, configure_logging, serve
 
 PROG = "python -m harness.standins.erigon"
@@ -54,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         8545,
     )
     parser.add_argument(
-        "--chain", required=True, help="ethereum, arbitrum, optimism, base or polygon"
+        "--chain", required=True, help=", ".join(c.name for c in CHAINS)
     )
     parser.add_argument(
         "--data-dir", required=True, type=Path, help="where the chain is kept"
@@ -84,9 +86,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the stand-in until SIGTERM or SIGINT; returns the exit code."""
     args = parse_args(argv)
-
-    from harness.stack import chain as find_chain
-
     try:
         chain = find_chain(args.chain)
     except UnknownService as exc:
