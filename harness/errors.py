@@ -58,6 +58,38 @@ class ServiceNotReady(StackError):
     """A service did not become ready within its start timeout."""
 
 
+class ProxyError(StackError):
+    """The fault proxy could not be reached or refused a request."""
+
+
+class ProxyUnreachable(ProxyError):
+    """No answer from the fault proxy's API (not running, wrong address)."""
+
+
+class ProxyNotFound(ProxyError):
+    """The fault proxy has no proxy of that name."""
+
+
+class ProxyAlreadyExists(ProxyError):
+    """A proxy of that name already exists on the fault proxy."""
+
+
+class ToxicNotFound(ProxyError):
+    """The proxy has no toxic of that name."""
+
+
+class ToxicAlreadyExists(ProxyError):
+    """A toxic of that name already exists on the proxy."""
+
+
+class ProxyRequestRejected(ProxyError):
+    """The fault proxy answered 400: a malformed or invalid request body."""
+
+
+class ProxyRequestFailed(ProxyError):
+    """The fault proxy answered with a server error (e.g. a port in use)."""
+
+
 EXIT_CODES = {
     0: "success",
     1: "the drill failed (or an unexpected internal error)",
