@@ -41,7 +41,7 @@ APP_DB = "mev_db"
 SERVICE_USERS = ("postgres", "nobody")
 """OS users tried, in order, to run PostgreSQL when the launcher runs as root."""
 
-TEMPLATE_FORMAT = 1
+TEMPLATE_FORMAT = 2
 """Bump when the template's content changes, so that old caches are not used."""
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -289,7 +289,7 @@ def _create_cluster(launch: Launch) -> str:
         SUPERUSER,
         [
             f"CREATE ROLE {APP_USER} LOGIN",
-            f"CREATE DATABASE {APP_DB} OWNER {APP_USER}",
+            f"CREATE DATABASE {APP_DB} OWNER {APP_USER} STRATEGY FILE_COPY",
         ],
         what="creating mev_user and mev_db",
     )
