@@ -58,10 +58,11 @@ def format_address(sockname: Any) -> str:
 def bind_listener(listen: str) -> socket.socket:
     """A listening TCP socket for `listen`, or 500 worded like Go's net.Listen.
 
-    An empty host binds 127.0.0.1 (this stack never listens beyond loopback).
+    An empty host binds 127.0.0.1 and an empty address 127.0.0.1:0 (Toxiproxy
+    binds every interface; this stack never listens beyond loopback).
     """
     try:
-        host, port = split_host_port(listen)
+        host, port = split_host_port(listen or ":0")
     except ValueError as exc:
         raise internal(f"listen tcp: {exc}") from None
     try:

@@ -464,3 +464,16 @@ def test_unknown_route_answers_404_page_not_found(api: httpx.Client) -> None:
 
 def test_known_route_answers_405_when_method_not_allowed(api: httpx.Client) -> None:
     assert api.put("/proxies").status_code == 405
+
+
+def test_create_binds_loopback_ephemeral_port_when_listen_missing(
+    api: httpx.Client, echo_port: int
+) -> None:
+    answer = api.post(
+        "/proxies", json={"name": "bare", "upstream": f"127.0.0.1:{echo_port}"}
+    )
+
+    assert answer.status_code == 201
+    host, port = answer.json()["listen"].rsplit(":", 1)
+    assert host == "127.0.0.1"
+    assert int(port) > 0

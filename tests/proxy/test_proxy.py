@@ -171,3 +171,15 @@ def test_reset_reenables_proxy_when_disabled(
     with connect(proxy.listen_port) as sock:
         sock.sendall(b"up")
         assert recv_exactly(sock, 2) == b"up"
+
+
+def test_disable_closes_connections_while_toxics_hold_their_data(
+    client: ProxyClient, echo_port: int
+) -> None:
+    proxy = client.create("held", f"127.0.0.1:{echo_port}")
+    client.add_toxic("held", "latency", attributes={"latency": 5000})
+
+    with connect(proxy.listen_port) as sock:
+        sock.sendall(b"never echoed")
+        client.update("held", enabled=False)
+        assert recv_until_closed(sock) == b""
