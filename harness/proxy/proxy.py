@@ -118,14 +118,16 @@ class Proxy:
         sock = bind_listener(self.listen)
         self.listen = format_address(sock.getsockname())
         loop = asyncio.get_running_loop()
+        # Enabled before serving: clients of a disabled proxy are refused.
+        self.enabled = True
         try:
             self._server = await loop.create_server(
                 lambda: _Side(Connection(self), client=True), sock=sock
             )
         except OSError as exc:
+            self.enabled = False
             sock.close()
             raise internal(f"listen tcp {self.listen}: {exc}") from None
-        self.enabled = True
         log.info("started proxy %s on %s to %s", self.name, self.listen, self.upstream)
 
     def stop(self) -> None:

@@ -8,20 +8,22 @@ import time
 
 import pytest
 
-from harness.proxy.client import ProxyClient
+from harness.proxy.client import ProxyClient, Stream
 from harness.proxy.toxics.slicer import SlicerToxic
 from tests.proxy.upstreams import connect
 
 pytestmark = pytest.mark.timeout(30)
 
 
-def test_slicer_splits_one_write_into_delayed_pieces_when_downstream(
-    client: ProxyClient, echo_port: int
+@pytest.mark.parametrize("stream", ["downstream", "upstream"])
+def test_slicer_splits_one_write_into_delayed_pieces(
+    client: ProxyClient, echo_port: int, stream: Stream
 ) -> None:
     proxy = client.create("slices", f"127.0.0.1:{echo_port}")
     client.add_toxic(
         "slices",
         "slicer",
+        stream=stream,
         attributes={"average_size": 100, "size_variation": 10, "delay": 20_000},
     )
     payload = os.urandom(1000)

@@ -6,17 +6,18 @@ import time
 
 import pytest
 
-from harness.proxy.client import ProxyClient
+from harness.proxy.client import ProxyClient, Stream
 from tests.proxy.upstreams import connect, is_closed
 
 pytestmark = pytest.mark.timeout(30)
 
 
+@pytest.mark.parametrize("stream", ["downstream", "upstream"])
 def test_timeout_drops_data_and_closes_after_timeout_when_set(
-    client: ProxyClient, echo_port: int
+    client: ProxyClient, echo_port: int, stream: Stream
 ) -> None:
     proxy = client.create("stuck", f"127.0.0.1:{echo_port}")
-    client.add_toxic("stuck", "timeout", attributes={"timeout": 300})
+    client.add_toxic("stuck", "timeout", stream=stream, attributes={"timeout": 300})
 
     with connect(proxy.listen_port) as sock:
         start = time.monotonic()
