@@ -54,6 +54,10 @@ class StackNotUp(StackError):
     """A command needs a running stack and the state file records none."""
 
 
+class StateCorrupt(StackError):
+    """The state file exists but cannot be read as a stack's state."""
+
+
 class ServiceNotReady(StackError):
     """A service did not become ready within its start timeout."""
 

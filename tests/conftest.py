@@ -14,9 +14,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pytest
+
+if TYPE_CHECKING:
+    from harness.runtime.local import LocalRuntime
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_START_TIMEOUT_S = 30.0
@@ -207,3 +211,42 @@ def postgres_server(postgres_launcher: PostgresLauncher) -> Iterator[PostgresSer
     )
     yield server
     stop_process(proc)
+
+
+# A stack on free ports, shared by the runtime, systemctl and CLI tests.
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """A private, traversable state directory; whatever ran there is killed after."""
+    from harness.runtime.local import LocalRuntime
+    from harness.runtime.state import StateStore
+
+    from .stack_support import make_state_dir
+
+    path = make_state_dir()
+    yield path
+    LocalRuntime(StateStore(path)).force_down()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalRuntime]:
+    """One stack on free ports for the session; down at the end, nothing left."""
+    from harness.runtime.local import LocalRuntime
+    from harness.runtime.plan import PlanOptions
+    from harness.runtime.state import StateStore
+
+    from .stack_support import make_state_dir, marked_pids
+
+    path = make_state_dir()
+    runtime = LocalRuntime(
+        StateStore(path), PlanOptions(ports="auto", block_time_ms=200)
+    )
+    runtime.up()
+    yield runtime
+    runtime.down()
+    left = marked_pids(path / "run")
+    LocalRuntime(StateStore(path)).force_down()
+    shutil.rmtree(path, ignore_errors=True)
+    assert left == [], f"processes left after down: {left}"

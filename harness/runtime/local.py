@@ -19,7 +19,13 @@ from pathlib import Path
 import httpx
 
 from harness import stack
-from harness.errors import ServiceNotReady, StackAlreadyUp, StackError, StackNotUp
+from harness.errors import (
+    ServiceNotReady,
+    StackAlreadyUp,
+    StackError,
+    StackNotUp,
+    StateCorrupt,
+)
 from harness.runtime import plan, process, readiness
 from harness.runtime.base import Health, Runtime
 from harness.runtime.endpoints import Endpoints, Secrets
@@ -81,7 +87,7 @@ class LocalRuntime(Runtime):
         return state.endpoints
 
     def _refuse_if_running(self) -> None:
-        state = self._load_quietly()
+        state = self.store.load()
         if state is None:
             return
         alive = [name for name, rec in self._records(state) if _alive(rec)]
@@ -101,21 +107,15 @@ class LocalRuntime(Runtime):
         )
         self.store.save(state)
 
-        self._progress("fault-proxy", "starting")
-        self._spawn(state, state.proxy, secrets)
-        self.store.save(state)
-        self._await_ready("fault-proxy", state.proxy, secrets)
-        self._progress("fault-proxy", "ready")
-        response = httpx.post(
-            f"{state.endpoints.proxy_api}/populate", json=state.proxies, timeout=10
-        )
-        if response.status_code != 201:
-            raise StackError(f"the fault proxy refused its routes: {response.text}")
-
-        for name, rec in state.services.items():
+        # Everything starts at once: services retry their upstreams, so the
+        # proxy's routes only have to exist by the time readiness is checked.
+        for name, rec in self._records(state):
             self._progress(name, "starting")
             self._spawn(state, rec, secrets)
         self.store.save(state)
+        self._await_ready("fault-proxy", state.proxy, secrets)
+        self._populate(state)
+        self._progress("fault-proxy", "ready")
 
         def wait(item: tuple[str, ProcessRecord]) -> None:
             name, rec = item
@@ -129,6 +129,17 @@ class LocalRuntime(Runtime):
         with ThreadPoolExecutor(max_workers=len(state.services)) as pool:
             for future in [pool.submit(wait, item) for item in state.services.items()]:
                 future.result()
+
+    @staticmethod
+    def _populate(state: StackState) -> None:
+        url = f"{state.endpoints.proxy_api}/populate"
+        response = httpx.post(url, json=state.proxies, timeout=10)
+        if response.status_code != 201:
+            raise StackError(
+                f"the fault proxy refused its routes with HTTP "
+                f"{response.status_code}: {response.text.strip()}",
+                hint=f"read {state.proxy.spec.log_path}",
+            )
 
     def _make_secrets(self, run_dir: Path) -> Secrets:
         from harness.standins.mev_api import new_keys_file
@@ -145,7 +156,7 @@ class LocalRuntime(Runtime):
     def down(self) -> None:
         """Stop every service, then the proxy; remove the run directory."""
         with self.store.lock():
-            state = self._load_quietly()
+            state = self.store.load()
             if state is not None:
                 self._teardown(state, graceful=True)
                 shutil.rmtree(state.run_dir, ignore_errors=True)
@@ -159,7 +170,10 @@ class LocalRuntime(Runtime):
         """
         run_dir = self.store.directory / "run"
         with self.store.lock():
-            state = self._load_quietly()
+            try:
+                state = self.store.load()
+            except StateCorrupt:
+                state = None
             if state is not None:
                 self._teardown(state, graceful=False)
             killed = _kill_marked(str(run_dir))
@@ -237,11 +251,14 @@ class LocalRuntime(Runtime):
         """Freeze the service's whole process group with SIGSTOP."""
         proc = self._running(service)
         process.send(proc, process.signal_named("SIGSTOP"), group=True)
+        # Signals land asynchronously; return only once the freeze took hold.
+        _wait_for(lambda: process.is_stopped(proc), timeout_s=2.0)
 
     def resume(self, service: str) -> None:
         """Thaw the service's process group with SIGCONT."""
         proc = self._running(service)
         process.send(proc, process.signal_named("SIGCONT"), group=True)
+        _wait_for(lambda: not process.is_stopped(proc), timeout_s=2.0)
 
     def logs(self, service: str, *, tail_lines: int | None = None) -> str:
         """The service's log file (the fault proxy's for `fault-proxy`)."""
@@ -287,22 +304,13 @@ class LocalRuntime(Runtime):
     # Helpers.
 
     def _state(self) -> StackState:
-        state = self._load_quietly()
+        state = self.store.load()
         if state is None:
             raise StackNotUp(
                 f"no stack is up (no state file at {self.store.state_path})",
                 hint="bring one up with `drill up`",
             )
         return state
-
-    def _load_quietly(self) -> StackState | None:
-        try:
-            return self.store.load()
-        except ValueError as exc:
-            raise StackError(
-                f"the state file {self.store.state_path} is unreadable ({exc})",
-                hint="run `drill down --force` to clean up after the broken run",
-            ) from None
 
     @staticmethod
     def _record(state: StackState, service: str) -> ProcessRecord:
@@ -379,6 +387,15 @@ def _identity(rec: ProcessRecord) -> process.ProcessId | None:
 def _alive(rec: ProcessRecord) -> bool:
     proc = _identity(rec)
     return proc is not None and process.is_alive(proc)
+
+
+def _wait_for(condition: Callable[[], bool], *, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def _read_log(path: Path, tail_lines: int | None) -> str:

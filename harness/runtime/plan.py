@@ -17,7 +17,15 @@ from harness.paths import fixtures_dir
 from harness.runtime.endpoints import DatabaseEndpoint, Endpoints
 from harness.runtime.ports import HOST, ensure_free, free_ports
 from harness.runtime.state import ProcessRecord, ProcessSpec, ReadyCheck, StackState
-from harness.stack import CHAINS, EDGES, PROXY_API_PORT, SERVICES, Kind, Service
+from harness.stack import (
+    CHAINS,
+    EDGES,
+    PROXY_API_PORT,
+    RELAYS,
+    SERVICES,
+    Kind,
+    Service,
+)
 
 PortsMode = Literal["runbook", "auto"]
 
@@ -92,7 +100,7 @@ def build(run_dir: Path, pg_bin: Path, options: PlanOptions) -> StackState:
         rpc={c.name: _http(public[f"erigon-{c.name}"]).rstrip("/") for c in CHAINS},
         mev_boost=_http(public["mev-boost"]).rstrip("/"),
         mev_api=_http(public["mev-api"]).rstrip("/"),
-        relays={r: _http(public[r]).rstrip("/") for r in ("relay-a", "relay-b")},
+        relays={r: _http(public[r]).rstrip("/") for r in RELAYS},
         database=DatabaseEndpoint(host=HOST, port=public["postgres"]),
     )
     return StackState(
@@ -166,9 +174,7 @@ class _Context:
                 ),
             )
         if svc.kind is Kind.MEV_BOOST:
-            relays = ",".join(
-                "http://" + edge("mev-boost", r) for r in ("relay-a", "relay-b")
-            )
+            relays = ",".join("http://" + edge("mev-boost", r) for r in RELAYS)
             return ProcessSpec(
                 argv=[*base, "--relays", relays, "--relay-check"],
                 log_path=log_path,
@@ -218,9 +224,7 @@ class _Context:
         rpc = ",".join(
             f"{c.name}=http://{edge('mev-artemis', f'erigon-{c.name}')}" for c in CHAINS
         )
-        relays = ",".join(
-            "http://" + edge("mev-artemis", r) for r in ("relay-a", "relay-b")
-        )
+        relays = ",".join(f"{r}=http://{edge('mev-artemis', r)}" for r in RELAYS)
         return ProcessSpec(
             argv=[
                 self.options.python,

@@ -124,10 +124,11 @@ def terminate(
 ) -> None:
     """Stop a process as a service manager does: its stop signal, then SIGKILL.
 
-    A frozen process is thawed first so that it can act on the signal. The
-    whole process group is killed at the end so no helper is left behind.
+    A frozen process is thawed first so that it can act on the signal; with
+    `timeout_s` 0 it is killed at once. The whole process group is killed at
+    the end so no helper is left behind.
     """
-    if is_alive(proc):
+    if is_alive(proc) and timeout_s > 0:
         send(proc, signals.SIGCONT, group=True)
         send(proc, stop_signal)
         if not wait_gone(proc, timeout_s):
@@ -137,8 +138,9 @@ def terminate(
                 stop_signal.name,
                 timeout_s,
             )
-            send(proc, signals.SIGKILL)
-            wait_gone(proc, 5.0)
+    if is_alive(proc):
+        send(proc, signals.SIGKILL)
+        wait_gone(proc, 5.0)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signals.SIGKILL)
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.errors import StateCorrupt
 from harness.runtime.endpoints import Endpoints, Secrets
 
 STATE_DIR_ENV = "DRILL_STATE_DIR"
@@ -113,7 +114,14 @@ class StateStore:
             text = self.state_path.read_text()
         except FileNotFoundError:
             return None
-        return StackState.model_validate_json(text)
+        try:
+            return StackState.model_validate_json(text)
+        except ValueError as exc:
+            first = str(exc).splitlines()[0]
+            raise StateCorrupt(
+                f"the state file {self.state_path} is unreadable ({first})",
+                hint="run `drill down --force` to clean up after the broken run",
+            ) from None
 
     def save(self, state: StackState) -> None:
         """Write the state atomically."""

@@ -1,4 +1,4 @@
-"""The local runtime, brought up for real: control each service, leave nothing behind."""
+"""The local runtime, for real: control each service, leave nothing behind."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from harness.errors import StackAlreadyUp
 from harness.runtime.local import LocalRuntime
 from harness.stack import SERVICES
 
-from .conftest import drill
+from ..stack_support import drill
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -43,8 +43,13 @@ def test_every_service_is_ready_when_the_stack_is_up(stack: LocalRuntime):
 def test_clients_reach_every_chain_through_the_proxy_when_the_stack_is_up(stack):
     endpoints = stack.endpoints()
     chain_ids = {c: rpc(url, "eth_chainId") for c, url in endpoints.rpc.items()}
-    assert chain_ids == {"ethereum": "0x1", "arbitrum": "0xa4b1", "optimism": "0xa",
-                         "base": "0x2105", "polygon": "0x89"}
+    assert chain_ids == {
+        "ethereum": "0x1",
+        "arbitrum": "0xa4b1",
+        "optimism": "0xa",
+        "base": "0x2105",
+        "polygon": "0x89",
+    }
     proxies = httpx.get(f"{endpoints.proxy_api}/proxies", timeout=2).json()
     assert "erigon-ethereum" in proxies
     assert "mev-api_to_postgres" in proxies
@@ -52,8 +57,9 @@ def test_clients_reach_every_chain_through_the_proxy_when_the_stack_is_up(stack)
 
 def test_database_answers_with_generated_password_when_the_stack_is_up(stack):
     db = stack.endpoints().database
-    with psycopg.connect(db.url(), password=stack.secrets().db_password,
-                         connect_timeout=3) as conn:
+    with psycopg.connect(
+        db.url(), password=stack.secrets().db_password, connect_timeout=3
+    ) as conn:
         count = conn.execute("SELECT count(*) FROM strategies").fetchone()
     assert count is not None and count[0] == 4
 
@@ -64,9 +70,11 @@ def test_strategy_engine_writes_fresh_opportunities_when_the_stack_is_up(stack):
 
     def newest() -> int:
         with psycopg.connect(db.url(), password=password, connect_timeout=3) as conn:
-            row = conn.execute("SELECT coalesce(max(id), 0) FROM opportunities "
-                               "WHERE detected_at > now() - interval '1 minute'"
-                               " AND block_number > 1100").fetchone()
+            row = conn.execute(
+                "SELECT coalesce(max(id), 0) FROM opportunities "
+                "WHERE detected_at > now() - interval '1 minute'"
+                " AND block_number > 1100"
+            ).fetchone()
         return int(row[0]) if row else 0
 
     first = newest()
@@ -135,7 +143,9 @@ def test_status_json_lists_every_service_when_asked(stack):
 def test_runbook_validation_runs_unchanged_when_env_is_evaluated(stack):
     exports = drill(stack.store.directory, "env")
     assert exports.returncode == 0, exports.stderr
-    script = exports.stdout + """
+    script = (
+        exports.stdout
+        + """
 set -e
 for service in erigon mev-boost mev-artemis mev-infra; do
   systemctl is-active --quiet $service
@@ -145,8 +155,14 @@ curl -s -f "$MEV_API_URL/api/v1/opportunities" >/dev/null
 psql -U mev_user -d mev_db -c "SELECT 1;" >/dev/null
 echo validated
 """
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
-                          timeout=60, env={"PATH": os.environ["PATH"],
-                                           "HOME": os.environ.get("HOME", "/")})
+    )
+    done = subprocess.run(
+        ["bash", "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().endswith("validated")
