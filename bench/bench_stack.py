@@ -24,22 +24,50 @@ RSS_TARGET_MB = 600.0
 
 
 def drill(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DRILL_STATE_DIR": str(state_dir)}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=180, check=False)
+    # A private cache: the first run starts with no Postgres cluster template.
+    env = {
+        **os.environ,
+        "DRILL_STATE_DIR": str(state_dir),
+        "XDG_CACHE_HOME": str(state_dir / "cache"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
 
 
 def marked(run_dir: Path) -> list[int]:
+    """Every process of the stack: those carrying the run's marker and all their
+    descendants (Postgres overwrites its children's environment with their
+    process titles, so they carry no readable marker)."""
     marker = f"DRILL_RUN_DIR={run_dir}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    found = set()
+    for pid in pids:
+        try:
+            if marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.add(pid)
+        except OSError:
+            continue
+    parents = {pid: _parent(pid) for pid in pids}
+    grew = True
+    while grew:
+        children = {pid for pid, ppid in parents.items() if ppid in found}
+        grew = not children <= found
+        found |= children
+    return sorted(found)
 
 
 def memory_mb(pids: list[int]) -> tuple[float, float]:
@@ -71,7 +99,8 @@ def one_run(state_dir: Path) -> tuple[float, float, float, int]:
 
 
 def verdict(value: float, target: float) -> str:
-    return f"ratio {value / target:.2f} of target -> {'PASS' if value <= target else 'MISS'}"
+    outcome = "PASS" if value <= target else "MISS"
+    return f"ratio {value / target:.2f} of target -> {outcome}"
 
 
 def main() -> None:
@@ -88,19 +117,29 @@ def main() -> None:
             times.append(elapsed)
             rsss.append(rss)
             psss.append(pss)
-            print(f"run {n + 1}: ready in {elapsed:.2f} s; {count} processes, "
-                  f"RSS {rss:.0f} MB, PSS {pss:.0f} MB")
+            print(
+                f"run {n + 1}: ready in {elapsed:.2f} s; {count} processes, "
+                f"RSS {rss:.0f} MB, PSS {pss:.0f} MB"
+            )
     finally:
         drill(state_dir, "down", "--force")
         shutil.rmtree(state_dir, ignore_errors=True)
 
+    print(
+        f"stack ready from cold (no cluster template yet): {times[0]:.2f} s vs "
+        f"{READY_TARGET_S:.1f} s: {verdict(times[0], READY_TARGET_S)}"
+    )
     ready = statistics.median(times)
-    print(f"stack ready, median of {len(times)}: {ready:.2f} s "
-          f"(min {min(times):.2f}, max {max(times):.2f}) vs {READY_TARGET_S:.1f} s: "
-          f"{verdict(ready, READY_TARGET_S)}")
+    print(
+        f"stack ready, median of {len(times)}: {ready:.2f} s "
+        f"(min {min(times):.2f}, max {max(times):.2f}) vs {READY_TARGET_S:.1f} s: "
+        f"{verdict(ready, READY_TARGET_S)}"
+    )
     rss = max(rsss)
-    print(f"stack memory, worst RSS sum: {rss:.0f} MB (PSS {max(psss):.0f} MB) vs "
-          f"{RSS_TARGET_MB:.0f} MB: {verdict(rss, RSS_TARGET_MB)}")
+    print(
+        f"stack memory, worst RSS sum: {rss:.0f} MB (PSS {max(psss):.0f} MB) vs "
+        f"{RSS_TARGET_MB:.0f} MB: {verdict(rss, RSS_TARGET_MB)}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ SECRETS = Secrets(db_password="pa ss'word$", api_key="key-1")
 
 
 def test_recovery_env_exports_libpq_variables_when_built():
-    env = recovery_env(ENDPOINTS, SECRETS, path_dirs=["/shims"], control={},
-                       base_path="/usr/bin")
+    env = recovery_env(
+        ENDPOINTS, SECRETS, path_dirs=["/shims"], control={}, base_path="/usr/bin"
+    )
     assert env["PGHOST"] == "127.0.0.1"
     assert env["PGPORT"] == "5432"
     assert env["PGUSER"] == "mev_user"
@@ -32,8 +33,13 @@ def test_recovery_env_exports_libpq_variables_when_built():
 
 
 def test_recovery_env_puts_shims_first_on_path_when_built():
-    env = recovery_env(ENDPOINTS, SECRETS, path_dirs=["/shims", "/pg/bin"],
-                       control={}, base_path="/usr/bin:/bin")
+    env = recovery_env(
+        ENDPOINTS,
+        SECRETS,
+        path_dirs=["/shims", "/pg/bin"],
+        control={},
+        base_path="/usr/bin:/bin",
+    )
     assert env["PATH"] == "/shims:/pg/bin:/usr/bin:/bin"
 
 
@@ -44,9 +50,15 @@ def test_database_url_carries_no_password_when_built():
 
 
 def test_exports_survive_a_posix_shell_when_values_hold_quotes_and_dollars():
-    env = recovery_env(ENDPOINTS, SECRETS, path_dirs=[], control={"X": "a b"},
-                       base_path="/usr/bin:/bin")
+    env = recovery_env(
+        ENDPOINTS,
+        SECRETS,
+        path_dirs=[],
+        control={"X": "a b"},
+        base_path="/usr/bin:/bin",
+    )
     script = as_exports(env) + 'printf "%s|%s" "$PGPASSWORD" "$X"'
-    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, check=True
+    )
     assert out.stdout == "pa ss'word$|a b"
