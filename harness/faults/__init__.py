@@ -1,0 +1,1 @@
+"""The fault catalogue: database, network, security and cluster faults."""

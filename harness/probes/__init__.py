@@ -1,0 +1,1 @@
+"""Steady-state probes: chains, services, the database, freshness, security."""
