@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from harness.runtime.endpoints import Endpoints, Secrets
+
+SecretName = Literal["api_key", "db_password"]
+"""A credential the runtime can rotate."""
+
+ConfigName = Literal["mev_api_keys"]
+"""A service configuration file faults may tamper with and recovery restores."""
 
 ServiceState = Literal["running", "paused", "stopped", "exited"]
 """running; paused (frozen); stopped on purpose; exited without being stopped."""
@@ -104,6 +111,23 @@ class Runtime(ABC):
     @abstractmethod
     def control_env(self) -> dict[str, str]:
         """Variables the shims need to find this stack."""
+
+    @abstractmethod
+    def rotate_secret(self, name: SecretName) -> None:
+        """Replace a credential and make every service use the new one.
+
+        `api_key`: a new admin key; every other key is revoked.
+        `db_password`: a new password for mev_user; the services that connect
+        to Postgres are restarted with it. Sessions already open stay open.
+        """
+
+    @abstractmethod
+    def admin_database_url(self) -> str:
+        """A superuser connection to mev_db, for faults and built-in actions."""
+
+    @abstractmethod
+    def config_path(self, name: ConfigName) -> Path:
+        """Where a service's configuration file is, on this machine."""
 
     def recovery_env(self) -> dict[str, str]:
         """Everything a recovery script gets: endpoints, libpq, shims first."""

@@ -27,7 +27,7 @@ from harness.errors import (
     StateCorrupt,
 )
 from harness.runtime import plan, process, readiness
-from harness.runtime.base import Health, Runtime
+from harness.runtime.base import ConfigName, Health, Runtime, SecretName
 from harness.runtime.endpoints import Endpoints, Secrets
 from harness.runtime.shim import write_shims
 from harness.runtime.state import ProcessRecord, StackState, StateStore
@@ -145,13 +145,49 @@ class LocalRuntime(Runtime):
         from harness.standins.mev_api import new_keys_file
 
         db_password = tokens.token_urlsafe(24)
-        fd = os.open(run_dir / "db_password", os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(db_password)
+        _write_private(run_dir / "db_password", db_password)
         api_key = new_keys_file(run_dir / "keys.json", label="admin")
         secrets = Secrets(db_password=db_password, api_key=api_key)
         self.store.save_secrets(secrets)
         return secrets
+
+    def rotate_secret(self, name: SecretName) -> None:
+        """A new admin API key, or a new database password (see Runtime)."""
+        from harness.standins.mev_api import new_keys_file
+
+        state = self._state()
+        run_dir = Path(state.run_dir)
+        old = self.secrets()
+        if name == "api_key":
+            key = new_keys_file(run_dir / "keys.json", label="admin")
+            self.store.save_secrets(old.model_copy(update={"api_key": key}))
+            return
+        import psycopg
+        from psycopg import sql
+
+        password = tokens.token_urlsafe(24)
+        with psycopg.connect(
+            self.admin_database_url(), autocommit=True, connect_timeout=5
+        ) as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE mev_user PASSWORD {}").format(sql.Literal(password))
+            )
+        _write_private(run_dir / "db_password", password)
+        self.store.save_secrets(old.model_copy(update={"db_password": password}))
+        for service in ("mev-api", "mev-artemis"):
+            self.restart(service)
+
+    def admin_database_url(self) -> str:
+        """The superuser over the Postgres unix socket in the run directory."""
+        state = self._state()
+        rec = state.services["postgres"]
+        port = rec.spec.argv[rec.spec.argv.index("--port") + 1]
+        socket_dir = Path(state.run_dir) / "pg-socket"
+        return f"postgresql:///mev_db?host={socket_dir}&port={port}&user=postgres"
+
+    def config_path(self, name: ConfigName) -> Path:
+        """The mev-api keys file in the run directory."""
+        return Path(self._state().run_dir) / "keys.json"
 
     def down(self) -> None:
         """Stop every service, then the proxy; remove the run directory."""
@@ -387,6 +423,14 @@ def _identity(rec: ProcessRecord) -> process.ProcessId | None:
 def _alive(rec: ProcessRecord) -> bool:
     proc = _identity(rec)
     return proc is not None and process.is_alive(proc)
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def _wait_for(condition: Callable[[], bool], *, timeout_s: float) -> bool:

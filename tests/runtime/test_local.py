@@ -166,3 +166,37 @@ echo validated
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().endswith("validated")
+
+
+def test_rotated_api_key_replaces_the_old_one_when_rotated(stack):
+    old = stack.secrets().api_key
+    url = f"{stack.endpoints().mev_api}/api/v1/audit"
+    assert httpx.get(url, headers={"X-API-Key": old}, timeout=3).status_code == 200
+    stack.rotate_secret("api_key")
+    new = stack.secrets().api_key
+    assert new != old
+
+    def status(key: str) -> int:
+        return httpx.get(url, headers={"X-API-Key": key}, timeout=3).status_code
+
+    assert wait_until(lambda: status(old) == 401)
+    assert status(new) == 200
+
+
+def test_rotated_db_password_locks_out_the_old_one_when_rotated(stack):
+    db = stack.endpoints().database
+    old = stack.secrets().db_password
+    stack.rotate_secret("db_password")
+    new = stack.secrets().db_password
+    with pytest.raises(psycopg.OperationalError, match="password authentication"):
+        psycopg.connect(db.url(), password=old, connect_timeout=3).close()
+    with psycopg.connect(db.url(), password=new, connect_timeout=3) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert stack.health("mev-api").ready
+    assert stack.health("mev-artemis").ready
+
+
+def test_admin_database_url_is_a_superuser_when_used(stack):
+    with psycopg.connect(stack.admin_database_url(), connect_timeout=3) as conn:
+        row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        assert row.fetchone() == (True,)
