@@ -218,6 +218,25 @@ def env() -> None:
     sys.stdout.write(as_exports(open_runtime().recovery_env()))
 
 
+secrets_app = typer.Typer(help="Manage the stack's generated credentials.")
+app.add_typer(secrets_app, name="secrets")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    name: Annotated[str, typer.Argument(help="api_key or db_password.")],
+) -> None:
+    """Replace a credential everywhere; re-read it with `eval "$(drill env)"`."""
+    from harness.runtime.open import open_runtime
+
+    if name not in ("api_key", "db_password"):
+        raise UsageError(
+            f"unknown secret {name!r}", hint="rotate api_key or db_password"
+        )
+    open_runtime().rotate_secret("api_key" if name == "api_key" else "db_password")
+    console().print(f"rotated {name}")
+
+
 @app.command()
 def logs(
     service: Annotated[str, typer.Argument(help="A service name, or fault-proxy.")],

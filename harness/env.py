@@ -34,6 +34,9 @@ def recovery_env(
             for name, url in endpoints.relays.items()
         },
         "DRILL_PROXY_API": endpoints.proxy_api,
+        "DRILL_RPC_PORTS": " ".join(
+            url.rsplit(":", 1)[-1] for url in endpoints.rpc.values()
+        ),
         "MEV_BOOST_URL": endpoints.mev_boost,
         "MEV_API_URL": endpoints.mev_api,
         "MEV_API_KEY": secrets.api_key,

@@ -79,3 +79,39 @@ def test_unknown_unit_exits_five_with_systemd_message_when_unit_is_not_in_the_st
     assert done.stderr.strip() == (
         "Failed to restart nginx.service: Unit nginx.service not found."
     )
+
+
+def shim(runtime: LocalRuntime, name: str, *args: str):
+    env = {**os.environ, **runtime.recovery_env()}
+    return subprocess.run(
+        [name, *args], check=False, capture_output=True, text=True, env=env, timeout=90
+    )
+
+
+def test_sudo_postgres_runs_psql_as_the_superuser_when_a_runbook_asks(stack):
+    done = shim(
+        stack,
+        "sudo",
+        "-u",
+        "postgres",
+        "psql",
+        "-Atc",
+        "SELECT current_user, pg_database_size('mev_db') > 0",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "postgres|t"
+
+
+def test_sudo_refuses_an_unknown_user_when_asked_for_one(stack):
+    done = shim(stack, "sudo", "-u", "mallory", "true")
+    assert done.returncode == 1
+    assert "unknown user mallory" in done.stderr
+
+
+def test_drill_shim_rotates_the_api_key_when_a_runbook_calls_it(stack):
+    old = stack.secrets().api_key
+    done = shim(stack, "drill", "secrets", "rotate", "api_key")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "rotated api_key"
+    assert stack.secrets().api_key != old
+    assert old not in done.stdout

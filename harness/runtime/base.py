@@ -126,6 +126,10 @@ class Runtime(ABC):
         """A superuser connection to mev_db, for faults and built-in actions."""
 
     @abstractmethod
+    def admin_libpq_env(self) -> dict[str, str]:
+        """libpq variables (PGHOST, PGPORT, PGUSER) for the Postgres superuser."""
+
+    @abstractmethod
     def config_path(self, name: ConfigName) -> Path:
         """Where a service's configuration file is, on this machine."""
 

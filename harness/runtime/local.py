@@ -179,11 +179,21 @@ class LocalRuntime(Runtime):
 
     def admin_database_url(self) -> str:
         """The superuser over the Postgres unix socket in the run directory."""
+        env = self.admin_libpq_env()
+        return (
+            f"postgresql:///mev_db?host={env['PGHOST']}&port={env['PGPORT']}"
+            f"&user={env['PGUSER']}"
+        )
+
+    def admin_libpq_env(self) -> dict[str, str]:
+        """The superuser `postgres` over the unix socket (trusted, no password)."""
         state = self._state()
-        rec = state.services["postgres"]
-        port = rec.spec.argv[rec.spec.argv.index("--port") + 1]
-        socket_dir = Path(state.run_dir) / "pg-socket"
-        return f"postgresql:///mev_db?host={socket_dir}&port={port}&user=postgres"
+        argv = state.services["postgres"].spec.argv
+        return {
+            "PGHOST": argv[argv.index("--socket-dir") + 1],
+            "PGPORT": argv[argv.index("--port") + 1],
+            "PGUSER": "postgres",
+        }
 
     def config_path(self, name: ConfigName) -> Path:
         """The mev-api keys file in the run directory."""

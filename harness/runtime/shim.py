@@ -1,11 +1,15 @@
-"""Command shims put first on a recovery script's PATH (today: `systemctl`)."""
+"""Command shims put first on a recovery script's PATH: systemctl, sudo, drill."""
 
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
 
-SHIMS = {"systemctl": "harness.systemctl"}
+SHIMS = {
+    "systemctl": "harness.systemctl",
+    "sudo": "harness.sudo",
+    "drill": "harness.cli",
+}
 
 
 def write_shims(bin_dir: Path, state_dir: Path, python: str) -> Path:
