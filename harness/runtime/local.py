@@ -65,7 +65,27 @@ class LocalRuntime(Runtime):
 
         Raises StackAlreadyUp, PortInUse, PostgresNotFound or ServiceNotReady;
         on any failure (and on Ctrl-C) whatever was started is stopped again.
+        With free ports, a port taken by someone else between choosing and
+        binding it is retried with new ports (up to three attempts).
         """
+        attempts = 3 if self.options.ports == "auto" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._up_once()
+            except StackError as exc:
+                if (
+                    attempt == attempts
+                    or "address already in use" not in exc.message.lower()
+                ):
+                    raise
+                log.warning(
+                    "a free port was taken before it was bound; "
+                    "retrying with new ports (attempt %d)",
+                    attempt + 1,
+                )
+        raise AssertionError("unreachable")
+
+    def _up_once(self) -> Endpoints:
         from harness.standins.postgres import find_pg_bin
 
         with self.store.lock():
@@ -85,6 +105,14 @@ class LocalRuntime(Runtime):
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
         return state.endpoints
+
+    def is_up(self) -> bool:
+        """True when the state file records a stack with a process still alive."""
+        try:
+            state = self.store.load()
+        except StateCorrupt:
+            return False
+        return state is not None and any(_alive(r) for _, r in self._records(state))
 
     def _refuse_if_running(self) -> None:
         state = self.store.load()

@@ -200,3 +200,36 @@ def test_admin_database_url_is_a_superuser_when_used(stack):
     with psycopg.connect(stack.admin_database_url(), connect_timeout=3) as conn:
         row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         assert row.fetchone() == (True,)
+
+
+def test_up_retries_with_new_ports_when_a_chosen_port_is_taken(monkeypatch, state_dir):
+    import socket
+
+    from harness.runtime import plan
+    from harness.runtime.plan import PlanOptions
+    from harness.runtime.state import StateStore
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    real = plan.free_ports
+    calls = []
+
+    def first_collides(count: int) -> list[int]:
+        ports = real(count)
+        calls.append(count)
+        # The first service's internal port, on the first plan only.
+        return [taken, *ports[1:]] if len(calls) == 2 else ports
+
+    monkeypatch.setattr(plan, "free_ports", first_collides)
+    runtime = LocalRuntime(
+        StateStore(state_dir), PlanOptions(ports="auto", block_time_ms=200)
+    )
+    try:
+        runtime.up()
+        assert all(runtime.health(s.name).ready for s in SERVICES)
+        assert len(calls) > 3, "the stack was planned only once"
+    finally:
+        holder.close()
+        runtime.down()

@@ -56,7 +56,11 @@ def test_postgres_first_start_creates_mev_db_owned_by_mev_user_when_data_dir_emp
         "SELECT tablename, tableowner FROM pg_tables "
         "WHERE schemaname = 'public' ORDER BY tablename",
     )
-    assert owners == [("opportunities", "mev_user"), ("strategies", "mev_user")]
+    assert owners == [
+        ("drill_writes", "mev_user"),
+        ("opportunities", "mev_user"),
+        ("strategies", "mev_user"),
+    ]
 
 
 def test_postgres_first_start_applies_seed_rows_when_data_dir_empty(
