@@ -14,6 +14,7 @@ from typing import ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from harness.context import DrillContext
+from harness.result import DataCheck
 
 Family = Literal["database", "network", "security", "cluster"]
 
@@ -59,6 +60,12 @@ class Fault(ABC, Generic[SpecT]):
     def evidence(self) -> dict[str, str]:
         """Facts for the evidence bundle (e.g. the leaked key's id); no secrets."""
         return {}
+
+    def security_checks(self) -> list[DataCheck]:
+        """Checks, run after recovery, that the fault's credentials are revoked
+        and its attacker is out; each tries the credential for real, bounded
+        by a timeout. None for faults that leak nothing (the default)."""
+        return []
 
 
 REGISTRY: dict[str, type[Fault[FaultSpec]]] = {}
