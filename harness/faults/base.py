@@ -64,7 +64,7 @@ class Fault(ABC, Generic[SpecT]):
     def security_checks(self) -> list[DataCheck]:
         """Checks, run after recovery, that the fault's credentials are revoked
         and its attacker is out; each tries the credential for real, bounded
-        by a timeout. None for faults that leak nothing (the default)."""
+        by a timeout. Empty for faults that leak nothing (the default)."""
         return []
 
 

@@ -375,7 +375,7 @@ def _login_refused(
             application_name="drill-check",
             connect_timeout_s=int(CHECK_TIMEOUT_S),
         )
-    except psycopg.OperationalError as exc:
+    except psycopg.Error as exc:
         message = " ".join(str(exc).split())
         if "password authentication failed" in message:
             return DataCheck(
@@ -398,8 +398,8 @@ def _no_sessions(ctx: DrillContext) -> DataCheck:
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
                 (ATTACKER_APP,),
             ).fetchone()
-    except StackError as exc:
-        return DataCheck(name=name, ok=False, detail=exc.message)
+    except (StackError, psycopg.Error) as exc:
+        return DataCheck(name=name, ok=False, detail=_one_line(exc))
     count = int(row[0]) if row else 0
     if count:
         return DataCheck(name=name, ok=False, detail=f"{count} sessions still open")
@@ -495,8 +495,8 @@ class RogueDbRole(Fault[RogueDbRoleSpec]):
         try:
             with admin(self.ctx, purpose="drill-check") as conn:
                 exists = _role_exists(conn, self.spec.role)
-        except StackError as exc:
-            return [DataCheck(name=name, ok=False, detail=exc.message)]
+        except (StackError, psycopg.Error) as exc:
+            return [DataCheck(name=name, ok=False, detail=_one_line(exc))]
         if exists:
             detail = f"role {self.spec.role!r} still exists"
             return [DataCheck(name=name, ok=False, detail=detail)]
