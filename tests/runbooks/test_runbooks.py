@@ -258,6 +258,34 @@ def test_security_breach_runbook_rotates_and_throws_attacker_out_when_run(
         psycopg.connect(db.url(leaked.db_password), connect_timeout=3).close()
 
 
+def test_broken_security_breach_runbook_leaves_the_leaked_key_valid_when_run(
+    run_script: RunScript, healed: LocalRuntime
+) -> None:
+    leaked = healed.secrets()
+
+    run = run_script("broken/security_breach.sh")
+
+    assert run.exit_code == 0, run.output
+    assert healed.secrets() == leaked
+    status = httpx.get(
+        f"{healed.endpoints().mev_api}/api/v1/audit",
+        headers={"X-API-Key": leaked.api_key},
+    ).status_code
+    assert status == 200
+
+
+def test_broken_network_outage_runbook_leaves_the_path_cut_when_run(
+    run_script: RunScript, healed: LocalRuntime, ctx: DrillContext
+) -> None:
+    ctx.proxy.update("mev-api", enabled=False)
+
+    run = run_script("broken/network_outage.sh")
+
+    assert run.exit_code == 0, run.output
+    assert not ctx.proxy.get("mev-api").enabled
+    assert api_status(healed) == 0
+
+
 # The other runbooks.
 
 
