@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Annotated
 
 import click
@@ -216,6 +217,137 @@ def env() -> None:
     from harness.runtime.open import open_runtime
 
     sys.stdout.write(as_exports(open_runtime().recovery_env()))
+
+
+@app.command("list")
+def list_scenarios() -> None:
+    """List the scenarios: name, expected severity, faults, description."""
+    from harness import scenario as scenarios
+
+    table = Table(box=None, pad_edge=False)
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("severity")
+    table.add_column("faults")
+    table.add_column("description", no_wrap=True, overflow="ellipsis")
+    for name, path in scenarios.available().items():
+        try:
+            loaded = scenarios.load(str(path))
+        except DrillError as exc:
+            table.add_row(name, "-", "-", f"[red]invalid:[/] {exc.message}")
+            continue
+        faults = ", ".join(f.type for f in loaded.faults)
+        quarterly = " [dim](quarterly)[/]" if name in scenarios.QUARTERLY else ""
+        table.add_row(
+            name + quarterly, loaded.severity.value, faults, loaded.description
+        )
+    console().print(table)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a scenario file."""
+    from harness.scenario import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Scenario files to check.")],
+) -> None:
+    """Check scenario files; report every problem with its file and field path."""
+    from harness.scenario import validate as check
+
+    problems = [p for path in files for p in check(path)]
+    for problem in problems:
+        error_console().print(problem.line(), markup=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
+    console().print(f"{len(files)} scenario file(s) valid.")
+
+
+@app.command()
+def run(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Scenario names (see `drill list`) or scenario files."),
+    ] = None,
+    run_all: Annotated[bool, typer.Option("--all", help="Run every scenario.")] = False,
+    pick_random: Annotated[
+        bool,
+        typer.Option("--random", help="Run one quarterly scenario picked at random."),
+    ] = False,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed for --random and for the drill's own choices."),
+    ] = None,
+    reports: Annotated[
+        Path, typer.Option(help="Directory for journals and reports.")
+    ] = Path("reports"),
+    budget_s: Annotated[
+        float | None,
+        typer.Option(help="Recovery budget in seconds (default: the scenario's, 300)."),
+    ] = None,
+    ports: Annotated[
+        str,
+        typer.Option(
+            help="Ports when this command brings the stack up: runbook or auto."
+        ),
+    ] = "runbook",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Run drills. Exit 0 passed, 1 failed, 2 usage error, 3 invalid."""
+    import random
+
+    from harness.drills import run_many
+    from harness.live import LiveView
+
+    if ports not in ("runbook", "auto"):
+        raise UsageError(
+            f"--ports {ports!r} is not a choice",
+            hint="use --ports runbook or --ports auto",
+        )
+    # One seed for the choice and the drills, recorded so any run can replay.
+    seed = random.randrange(2**31) if seed is None else seed
+    chosen = _chosen_scenarios(names or [], run_all, pick_random, seed)
+    view = LiveView(console(), quiet=quiet)
+    results = run_many(
+        chosen,
+        reports_dir=reports,
+        seed=seed,
+        budget_s=budget_s,
+        ports="auto" if ports == "auto" else "runbook",
+        view=view,
+    )
+    view.summary(results)
+    codes = {r.outcome.value for r in results}
+    if "FAILED" in codes:
+        raise typer.Exit(1)
+    if "INVALID" in codes:
+        raise typer.Exit(3)
+
+
+def _chosen_scenarios(
+    names: list[str], run_all: bool, pick_random: bool, seed: int
+) -> list[str]:
+    import random
+
+    from harness import scenario as scenarios
+
+    modes = sum([bool(names), run_all, pick_random])
+    if modes != 1:
+        raise UsageError(
+            "name scenarios, or give --all, or --random (exactly one)",
+            hint="see `drill run --help`",
+        )
+    if run_all:
+        found = list(scenarios.available())
+        if not found:
+            raise UsageError(f"no scenario files in {scenarios.scenarios_dir()}")
+        return found
+    if pick_random:
+        return [random.Random(seed).choice(scenarios.QUARTERLY)]
+    return names
 
 
 secrets_app = typer.Typer(help="Manage the stack's generated credentials.")

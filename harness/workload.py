@@ -91,15 +91,18 @@ class WriteCheck:
         return not self.error and not self.lost
 
 
-def rpo_s(t0_s: float, lost: list[AckedWrite]) -> float:
-    """t0 minus the acknowledgement time of the earliest lost write, floored at 0.
+def rpo_s(lost: list[AckedWrite], resolution_s: float) -> float:
+    """The span of time whose acknowledged writes were lost; 0 when none was.
 
-    0 when nothing was lost. Writes acknowledged after t0 and lost count as
-    lost writes but add nothing to the RPO.
+    From the acknowledgement of the earliest lost write to that of the latest,
+    plus one write interval (`resolution_s`): a single lost write is one
+    interval's worth of data. Writes lost before and after the fault both
+    count: a restore from a backup loses both.
     """
     if not lost:
         return 0.0
-    return max(0.0, t0_s - min(w.t_s for w in lost))
+    times = [w.t_s for w in lost]
+    return max(times) - min(times) + resolution_s
 
 
 class Workload:
@@ -185,9 +188,8 @@ class Workload:
     ) -> WriteCheck:
         """Read every acknowledged write back (one query) and report the lost.
 
-        RPO, the time span of acknowledged writes lost: t0_s minus the
-        acknowledgement time of the earliest lost write, floored at 0; 0 when
-        none is lost. Writes acknowledged after this call starts are not
+        RPO: see `rpo_s` (`t0_s` marks the fault in the log line only).
+        Writes acknowledged after this call starts are not
         checked. The read is retried for up to `timeout_s` seconds while the
         database does not answer; if it never does, `error` says why and every
         acknowledged write counts as lost: none is known to be kept.
@@ -202,13 +204,23 @@ class Workload:
             return WriteCheck(
                 acked=len(acked),
                 lost=acked,
-                rpo_s=rpo_s(t0_s, acked),
+                rpo_s=rpo_s(acked, self._interval_s()),
                 error=f"could not read drill_writes back: {exc}",
             )
         lost = [w for w in acked if (w.client, w.seq) not in found]
         if lost:
-            log.warning("%d of %d acknowledged writes lost", len(lost), len(acked))
-        return WriteCheck(acked=len(acked), lost=lost, rpo_s=rpo_s(t0_s, lost))
+            log.warning(
+                "%d of %d acknowledged writes lost (fault at %.2fs)",
+                len(lost),
+                len(acked),
+                t0_s,
+            )
+        return WriteCheck(
+            acked=len(acked), lost=lost, rpo_s=rpo_s(lost, self._interval_s())
+        )
+
+    def _interval_s(self) -> float:
+        return self.spec.interval_ms / 1000.0
 
     def _read_back(self, timeout_s: float) -> set[tuple[str, int]]:
         session = BoundedSession(self.ctx, application_name=APPLICATION_NAME)

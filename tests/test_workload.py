@@ -22,6 +22,7 @@ from harness.workload import (
     Workload,
     WorkloadSpec,
     bundle_tx,
+    rpo_s,
 )
 
 from .probes.support import assert_stack_healthy, wait_until
@@ -146,11 +147,11 @@ def test_check_writes_reports_lost_writes_and_rpo_when_acked_rows_are_deleted(
     assert not check.ok
     assert check.acked == len(acked)
     assert check.lost == gone
-    # RPO: from the acknowledgement of the earliest lost write to t0.
-    assert check.rpo_s == pytest.approx(t0_s - acked[3].t_s, abs=1e-9)
-    assert check.rpo_s > 0
-    later = workload.check_writes(acked[3].t_s - 1.0)
-    assert later.lost == gone and later.rpo_s == 0.0, "floored at 0"
+    # RPO: the span from the earliest to the latest lost write, plus one interval.
+    interval_s = workload.spec.interval_ms / 1000
+    assert check.rpo_s == pytest.approx(acked[7].t_s - acked[3].t_s + interval_s)
+    one = rpo_s([acked[4]], interval_s)
+    assert one == pytest.approx(interval_s), "one lost write is one interval"
 
 
 def test_workload_stop_returns_promptly_when_the_api_is_paused(

@@ -11,6 +11,7 @@ import logging
 import os
 import secrets as tokens
 import shutil
+import signal as signal_module
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -317,9 +318,16 @@ class LocalRuntime(Runtime):
             self.store.save(state)
 
     def kill(self, service: str, signal: str = "SIGKILL") -> None:
-        """Send `signal` to the service's main process."""
+        """Send `signal` to the service's main process.
+
+        With SIGKILL, return once the process is gone, so that what follows
+        (a restart, a probe) never sees it half-dead.
+        """
         proc = self._running(service)
-        process.send(proc, process.signal_named(signal))
+        sig = process.signal_named(signal)
+        process.send(proc, sig)
+        if sig is signal_module.SIGKILL:
+            process.wait_gone(proc, 5.0)
 
     def pause(self, service: str) -> None:
         """Freeze the service's whole process group with SIGSTOP."""

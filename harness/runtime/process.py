@@ -11,6 +11,7 @@ import logging
 import os
 import signal as signals
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,9 @@ def spawn(
             start_new_session=True,
         )
     _children[child.pid] = child
+    # Reap it the moment it exits: a dead child left as a zombie still holds
+    # its pid, and Postgres refuses to start while its lock file names one.
+    threading.Thread(target=child.wait, name=f"reap-{child.pid}", daemon=True).start()
     ticks = start_ticks(child.pid)
     if ticks is None:
         # It died at once; its exit is seen by the readiness check.

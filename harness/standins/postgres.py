@@ -184,6 +184,7 @@ def prepare(launch: Launch) -> None:
         log.warning("an earlier first start did not finish; starting over")
         _empty(launch.data_dir)
     if (launch.data_dir / "PG_VERSION").exists():
+        _wait_for_previous_server(launch.data_dir, OLD_SERVER_WAIT_S)
         _chown_tree(launch.data_dir, launch.run_as)
         started = time.monotonic()
         _apply_password(launch)
@@ -204,6 +205,50 @@ def prepare(launch: Launch) -> None:
         raise
     (launch.data_dir / _SETUP_MARKER).unlink()
     log.info("cluster ready (%s) in %.0f ms", source, _ms_since(started))
+
+
+OLD_SERVER_WAIT_S = 10.0
+"""How long a start waits for a killed server's processes to be gone."""
+
+
+def _wait_for_previous_server(data_dir: Path, timeout_s: float) -> None:
+    """Wait until no process of an earlier server remains in `data_dir`.
+
+    After a postmaster is killed, its pid can linger as a zombie and its
+    backends take a moment to notice and exit; Postgres refuses to start while
+    `postmaster.pid` names a pid that exists or while an old backend still
+    holds the shared memory. A service manager would wait; so does this.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        left = _server_processes(data_dir)
+        if not left:
+            return
+        time.sleep(0.02)
+    log.warning(
+        "processes of an earlier server are still here after %.0fs: %s", timeout_s, left
+    )
+
+
+def _server_processes(data_dir: Path) -> list[int]:
+    """Pids named by postmaster.pid that still exist, and processes in data_dir."""
+    found = []
+    try:
+        first = (data_dir / "postmaster.pid").read_text().splitlines()[0]
+        if first.strip().isdigit() and Path(f"/proc/{first.strip()}").exists():
+            found.append(int(first))
+    except (OSError, IndexError):
+        pass
+    target = str(data_dir.resolve())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if os.readlink(entry / "cwd") == target:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _ms_since(started: float) -> float:

@@ -213,7 +213,7 @@ def test_up_retries_with_new_ports_when_a_chosen_port_is_taken(monkeypatch, stat
     holder.bind(("127.0.0.1", 0))
     holder.listen()
     taken = holder.getsockname()[1]
-    real = plan.free_ports
+    real = plan.free_ports  # type: ignore[attr-defined]
     calls = []
 
     def first_collides(count: int) -> list[int]:

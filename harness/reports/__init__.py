@@ -1,0 +1,1 @@
+"""Outputs of a drill: the journal first; every other report reads it."""
