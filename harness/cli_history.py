@@ -82,10 +82,14 @@ def metrics(
     reports: ReportsOption = Path("reports"),
     days: Annotated[float, typer.Option(help="Window in days, ending now.")] = 30,
     as_json: JsonOption = False,
+    now: Annotated[
+        datetime | None,
+        typer.Option(hidden=True, help="End of the window (tests: a fixed clock)."),
+    ] = None,
 ) -> None:
     """MTTR, MTBF, pass rate and RTO per scenario over the last DAYS days."""
     db = default_db_path(reports)
-    now = datetime.now(UTC)
+    now = (now or datetime.now(UTC)).replace(tzinfo=UTC)
     mttr = mttr_minutes(db, days, now)
     mtbf = mtbf_hours(db, days, now)
     rate = pass_rate(db, days, now)
