@@ -84,8 +84,9 @@ class EvidenceCollector:
     `directory` is the drill's incident directory. `timeout_s` (default 2 s)
     bounds each HTTP call; `deadline_s` (default 3 s) bounds how long a phase
     waits for the stack in total (health checks, logs, proxy and audit run in
-    parallel). Secrets are re-read at each phase and every value ever seen is
-    redacted, since recovery may rotate them.
+    parallel). Each service's log keeps its newest whole lines within
+    `log_tail_bytes` (default 2 MiB). Secrets are re-read at each phase and
+    every value ever seen is redacted, since recovery may rotate them.
     """
 
     def __init__(
@@ -95,11 +96,13 @@ class EvidenceCollector:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         deadline_s: float = DEFAULT_DEADLINE_S,
+        log_tail_bytes: int = LOG_TAIL_BYTES,
     ) -> None:
         self.ctx = ctx
         self.directory = directory / EVIDENCE_DIR
         self.timeout_s = timeout_s
         self.deadline_s = deadline_s
+        self.log_tail_bytes = log_tail_bytes
         self.errors: list[str] = []
         self.collected_at: dict[str, str] = {}
         self.collection_s: dict[str, float] = {}
@@ -166,7 +169,7 @@ class EvidenceCollector:
             path = f"{APPLICATION_LOGS}/{name}.log"
             text = self._outcome(future, path)
             if text is not None:
-                self._write_text(path, _tail(text, LOG_TAIL_BYTES))
+                self._write_text(path, _tail(text, self.log_tail_bytes))
         self._write_proxies("proxies_at_end.json", proxies)
         self._write_health("services_at_end.json", health)
         records = self._outcome(audit, f"{SECURITY_ANALYSIS}/audit.jsonl")

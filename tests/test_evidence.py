@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from harness import scenario as scenarios
 from harness.context import DrillContext
+from harness.engine import DrillOptions, run_drill
 from harness.evidence import LAYOUT, SUMMARY_NAME, EvidenceCollector
 from harness.proxy.client import ProxyClient
 from harness.result import (
@@ -324,3 +326,48 @@ def test_at_detection_gives_up_by_its_deadline_when_the_proxy_api_never_answers(
         tmp_path / "evidence/network_diagnostics/proxies_at_detection.json"
     ).exists()
     assert (tmp_path / "evidence/system_logs/services_at_detection.json").exists()
+
+
+def test_evidence_of_a_real_drill_lists_its_credential_checks_when_a_key_leaked(
+    ctx, stack, tmp_path
+):
+    before = stack.secrets()
+    collector = EvidenceCollector(ctx, tmp_path)
+    options = DrillOptions(reports_dir=tmp_path / "reports", seed=7)
+    result = run_drill(scenarios.load("leaked_api_key"), stack, options)
+    evidence = collector.at_end(result)
+
+    assert result.outcome is Outcome.PASSED, result.reasons
+    checked = json.loads(
+        (evidence / "security_analysis/credentials_checked.json").read_text()
+    )
+    assert {"leaked API key rejected", "attacker out"} <= {c["name"] for c in checked}
+    faults = json.loads(
+        (evidence / "security_analysis/security_faults.json").read_text()
+    )
+    assert faults[0]["type"] == "leaked_api_key" and faults[0]["evidence"]
+    audit = (evidence / "security_analysis/audit.jsonl").read_text().splitlines()
+    statuses = {json.loads(line)["status"] for line in audit}
+    assert 401 in statuses, "the attacker's rejected requests are not in the audit"
+    with (evidence / "performance_metrics/workload.csv").open(newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(result.workload)
+    # The key was rotated by the recovery: the old and the new are both redacted.
+    secrets = {*before.values(), *stack.secrets().values()}
+    for path in evidence.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not [s for s in secrets if s.encode() in data], path
+
+
+def test_application_log_keeps_only_its_newest_whole_lines_when_over_the_tail_limit(
+    ctx, stack, tmp_path
+):
+    collector = EvidenceCollector(ctx, tmp_path, log_tail_bytes=300)
+    evidence = collector.at_end(make_result())
+
+    full = stack.logs("fault-proxy")
+    assert len(full.encode()) > 300, "the proxy log is too short for this test"
+    kept = (evidence / "application_logs/fault-proxy.log").read_text()
+    assert 0 < len(kept.encode()) <= 300
+    assert full.endswith(kept)
+    assert full[: len(full) - len(kept)].endswith("\n"), "a partial line was kept"
