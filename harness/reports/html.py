@@ -41,7 +41,7 @@ _MARKERS = (
     ("inject", "inject (t0)", "#1f1f1f"),
     ("detected", "detected", "#ff7f0e"),
     ("response-start", "response start", "#1f77b4"),
-    ("recovered", "recovered", "#2ca02c"),
+    ("recovered", "recovered", "#006d5b"),
 )
 
 _CSS = """
@@ -49,12 +49,12 @@ body { font-family: system-ui, sans-serif; margin: 24px; color: #1f1f1f; }
 h1 { font-size: 22px; margin-bottom: 4px; }
 .outcome { display: inline-block; padding: 4px 12px; border-radius: 4px;
   color: #fff; font-weight: bold; }
-.outcome.PASSED { background: #2ca02c; } .outcome.FAILED { background: #d62728; }
+.outcome.PASSED { background: #1b7f3b; } .outcome.FAILED { background: #b3261e; }
 .outcome.INVALID { background: #7f7f7f; }
 table { border-collapse: collapse; margin: 8px 0 16px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left;
   vertical-align: top; font-size: 14px; }
-td.ok { color: #2ca02c; font-weight: bold; } td.bad { color: #d62728;
+td.ok { color: #1b7f3b; font-weight: bold; } td.bad { color: #b3261e;
   font-weight: bold; }
 pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
 svg text { font-size: 12px; font-family: system-ui, sans-serif; }
