@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.table import Table
+from typer._click.exceptions import ClickException  # the click typer bundles
 
 from harness.console import console, error_console
 from harness.errors import EXIT_CODES, DrillError, UsageError
@@ -313,6 +313,7 @@ def run(
     view = LiveView(console(), quiet=quiet)
     results = run_many(
         chosen,
+        quarterly=pick_random,
         reports_dir=reports,
         seed=seed,
         budget_s=budget_s,
@@ -381,23 +382,41 @@ def logs(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run a command, turn DrillError into one line and its exit code."""
+    """Entry point: run a command; every user error is one line and an exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, typer returns an Exit's code (130 on Ctrl-C,
+        # after the drill's clean-up ran) and raises usage errors to us.
+        code = app(args=argv, standalone_mode=False)
     except DrillError as exc:
-        error_console().print(
-            f"drill: error: {exc.line()}", markup=False, soft_wrap=True
-        )
+        _error(exc.line())
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except ClickException as exc:
+        _error(f"{exc.format_message()}; see `drill --help`")
         return 2
-    except click.exceptions.Abort:
-        error_console().print("drill: aborted")
-        return 130
-    return 0
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
+    if code == 130:
+        error_console().print("drill: interrupted; clean-up ran")
+    return code if isinstance(code, int) else 0
+
+
+def _error(line: str) -> None:
+    error_console().print(f"drill: error: {line}", markup=False, soft_wrap=True)
+
+
+def _register_report_commands() -> None:
+    from harness.cli_history import history_app, report_monthly
+    from harness.cli_reports import report_app
+
+    report_app.command("monthly")(report_monthly)
+    app.add_typer(report_app, name="report")
+    # `drill report monthly` is the monthly review; the rest sit at the top.
+    app.registered_commands += [
+        c for c in history_app.registered_commands if c.callback is not report_monthly
+    ]
+
+
+_register_report_commands()
 
 
 if __name__ == "__main__":

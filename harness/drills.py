@@ -13,6 +13,7 @@ from pathlib import Path
 from harness import scenario as scenarios
 from harness.engine import DrillOptions, run_drill
 from harness.live import LiveView
+from harness.publish import publish
 from harness.result import DrillResult
 from harness.runtime.base import Runtime
 from harness.runtime.local import LocalRuntime
@@ -29,8 +30,13 @@ def run_many(
     budget_s: float | None,
     ports: PortsMode,
     view: LiveView,
+    quarterly: bool = False,
 ) -> list[DrillResult]:
-    """Run each named scenario in turn; every file is validated before any runs."""
+    """Run each named scenario in turn; every file is validated before any runs.
+
+    Each drill's reports, history row and metrics are written as it ends;
+    `quarterly` also writes the runbook's drill record.
+    """
     loaded = [scenarios.load(name) for name in names]
     results = []
     with stack_for_drills(ports, view) as runtime:
@@ -42,7 +48,9 @@ def run_many(
                 budget_s=budget_s,
                 on_event=view.event,
             )
-            results.append(run_drill(scenario, runtime, options))
+            result = run_drill(scenario, runtime, options)
+            publish(result, reports_dir, quarterly=quarterly)
+            results.append(result)
     return results
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from harness import backup, stack
 from harness.context import DrillContext
 from harness.errors import DrillError
+from harness.evidence import EvidenceCollector
 from harness.faults import base as faults
 from harness.paths import PROJECT_ROOT
 from harness.probes import base as probes
@@ -109,6 +110,7 @@ class _Drill:
             FaultRecord(type=f.spec.type, family=f.family, description=f.describe())
             for f in built
         ]
+        self.evidence = EvidenceCollector(ctx, self.work_dir)
         steady = SteadyState(
             [probes.build(s, ctx) for s in self.scenario.probes],
             self.timeline,
@@ -123,6 +125,9 @@ class _Drill:
         result = self._result(steady, workload)
         self._remember_secrets()
         write_journal(result, self.work_dir, self.secrets_seen)
+        # After clean-up: the logs hold the whole drill; the health snapshot
+        # taken at detection shows the stack broken.
+        self.evidence.at_end(result)
         return result
 
     # The phases.
@@ -206,6 +211,7 @@ class _Drill:
             self.event("not_detected")
             return False
         self.detected_s = max(poll.first_failed_s() or poll.ended_s, self.t0)
+        self.evidence.at_detection()
         self.timeline.mark("detected", ", ".join(poll.failed()), t_s=self.detected_s)
         if self.options.on_event:
             self.options.on_event("detected", ", ".join(poll.failed()))

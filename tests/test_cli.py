@@ -126,3 +126,9 @@ def test_up_then_down_from_the_cli_leaves_nothing_running_when_run_in_turn():
         assert marked_pids(state_dir / "run") == []
     finally:
         LocalRuntime(StateStore(state_dir)).force_down()
+
+
+def test_unknown_flag_is_one_line_and_exit_two_when_given(state_dir: Path):
+    result = drill(state_dir, "up", "--bogus")
+    assert result.returncode == 2
+    assert "--bogus" in one_error_line(result)

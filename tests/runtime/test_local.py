@@ -233,3 +233,15 @@ def test_up_retries_with_new_ports_when_a_chosen_port_is_taken(monkeypatch, stat
     finally:
         holder.close()
         runtime.down()
+
+
+def test_status_exits_one_when_a_service_is_unhealthy(stack):
+    stack.stop("relay-b")
+    try:
+        result = drill(stack.store.directory, "status", "--json")
+    finally:
+        stack.start("relay-b")
+    assert result.returncode == 1
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["relay-b"]["healthy"] is False
+    assert rows["relay-b"]["state"] == "stopped"
