@@ -192,3 +192,29 @@ def _cmdline(entry: Path) -> bytes:
         return (entry / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_run_brings_a_stack_up_and_down_when_none_is_running(
+    state_dir: Path, tmp_path: Path
+):
+    from .stack_support import marked_pids
+
+    result = drill(
+        state_dir,
+        "run",
+        "strategy_engine_crash",
+        "--ports",
+        "auto",
+        "--reports",
+        str(tmp_path),
+        timeout_s=170,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No stack is up; bringing one up" in result.stdout
+    assert "Bringing the stack down" in result.stdout
+    assert marked_pids(state_dir / "run") == []
+    assert not (state_dir / "stack.json").exists()
+    incident = next(tmp_path.glob("INC_*_strategy_engine_crash"))
+    for name in ("journal.json", "report.md", "report.html", "evidence"):
+        assert (incident / name).exists(), name
+    assert (tmp_path / "metrics.db").exists()

@@ -437,7 +437,11 @@ def test_pool_exhaustion_runbook_frees_connections_when_a_leak_holds_them(
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda _: leak(), range(MAX_CONNECTIONS + 20)))
         assert refused, "Postgres accepted every connection: nothing exhausted"
-        assert "remaining connection slots" in refused[0]
+        # Postgres says either, depending on which limit a connection hits first.
+        assert any(
+            text in refused[0]
+            for text in ("remaining connection slots", "too many clients already")
+        ), refused[0]
 
         run = run_script("pool_exhaustion.sh")
 
