@@ -16,6 +16,15 @@ from harness.errors import DrillError
 from harness.runtime.open import open_runtime
 
 
+def _out(line: str = "") -> None:
+    # Plain text, as the real command prints it: scripts parse this output.
+    sys.stdout.write(line + "\n")
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse sudo's options, then exec the command; return an exit code on error."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -31,13 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         elif flag in ("-E", "-n", "-H", "-i", "--preserve-env", "--non-interactive"):
             continue
         else:
-            print(
-                f"sudo: option {flag} is not supported by the drill shim",
-                file=sys.stderr,
-            )
+            _err(f"sudo: option {flag} is not supported by the drill shim")
             return 1
     if not args:
-        print("usage: sudo [-u user] command [args...]", file=sys.stderr)
+        _err("usage: sudo [-u user] command [args...]")
         return 1
 
     env = dict(os.environ)
@@ -45,18 +51,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             admin = open_runtime().admin_libpq_env()
         except DrillError as exc:
-            print(f"sudo: {exc.line()}", file=sys.stderr)
+            _err(f"sudo: {exc.line()}")
             return 1
         for name in ("PGPASSWORD", "PGDATABASE", "DATABASE_URL"):
             env.pop(name, None)
         env.update(admin)
     elif user != "root":
-        print(f"sudo: unknown user {user}", file=sys.stderr)
+        _err(f"sudo: unknown user {user}")
         return 1
     try:
         os.execvpe(args[0], args, env)
     except FileNotFoundError:
-        print(f"sudo: {args[0]}: command not found", file=sys.stderr)
+        _err(f"sudo: {args[0]}: command not found")
         return 1
 
 

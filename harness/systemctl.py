@@ -23,6 +23,15 @@ NOT_FOUND = 5
 NOT_ACTIVE = 3
 
 
+def _out(line: str = "") -> None:
+    # Plain text, as the real command prints it: scripts parse this output.
+    sys.stdout.write(line + "\n")
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one systemctl command; return its exit code."""
     parser = argparse.ArgumentParser(prog="systemctl", add_help=True)
@@ -37,16 +46,16 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = COMMANDS.get(args.command)
     if handler is None:
-        print(f"Unknown command verb '{args.command}'.", file=sys.stderr)
+        _err(f"Unknown command verb '{args.command}'.")
         return 1
     if not args.units:
-        print(f"Too few arguments: systemctl {args.command} UNIT...", file=sys.stderr)
+        _err(f"Too few arguments: systemctl {args.command} UNIT...")
         return 1
     try:
         runtime = open_runtime()
         return handler(runtime, args)
     except DrillError as exc:
-        print(f"Failed to {args.command}: {exc.line()}", file=sys.stderr)
+        _err(f"Failed to {args.command}: {exc.line()}")
         return exc.exit_code if exc.exit_code != 2 else 1
 
 
@@ -57,7 +66,7 @@ def _resolve(units: list[str], verb: str) -> list[tuple[str, tuple[str, ...]]] |
             resolved.append((unit, stack.services_for_unit(unit)))
         except UnknownService:
             name = unit if "." in unit else f"{unit}.service"
-            print(f"Failed to {verb} {name}: Unit {name} not found.", file=sys.stderr)
+            _err(f"Failed to {verb} {name}: Unit {name} not found.")
             return None
     return resolved
 
@@ -85,7 +94,7 @@ def _each(runtime: Runtime, args: argparse.Namespace, verb: str, action: str) ->
                 future.result()
             except DrillError as exc:
                 failed.append(service)
-                print(f"Job for {service} failed: {exc.line()}", file=sys.stderr)
+                _err(f"Job for {service} failed: {exc.line()}")
     return 1 if failed else 0
 
 
@@ -116,7 +125,7 @@ def _is_active(runtime: Runtime, args: argparse.Namespace) -> int:
         )
         all_active &= state == "active"
         if not args.quiet:
-            print(state)
+            _out(state)
     return 0 if all_active else NOT_ACTIVE
 
 
@@ -139,15 +148,15 @@ def _status(runtime: Runtime, args: argparse.Namespace) -> int:
                 "stopped": "dead",
             }[health.state]
             ready = "ready" if health.ready else (health.detail or "not ready")
-            print(f"{mark} {unit_name}.service - {service} (drill stand-in)")
-            print(f"     Loaded: loaded (drill stand-in; unit requested as {unit})")
-            print(
+            _out(f"{mark} {unit_name}.service - {service} (drill stand-in)")
+            _out(f"     Loaded: loaded (drill stand-in; unit requested as {unit})")
+            _out(
                 f"     Active: {state} ({sub}) as of "
                 f"{datetime.now(UTC):%a %Y-%m-%d %H:%M:%S UTC}; {ready}"
             )
             for line in runtime.logs(service, tail_lines=5).splitlines():
-                print(f"  {line}")
-            print()
+                _out(f"  {line}")
+            _out()
     return 0 if all_active else NOT_ACTIVE
 
 
