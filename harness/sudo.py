@@ -16,12 +16,8 @@ from harness.errors import DrillError
 from harness.runtime.open import open_runtime
 
 
-def _out(line: str = "") -> None:
-    # Plain text, as the real command prints it: scripts parse this output.
-    sys.stdout.write(line + "\n")
-
-
 def _err(line: str) -> None:
+    # Plain text on stderr, as the real sudo writes it.
     sys.stderr.write(line + "\n")
 
 
