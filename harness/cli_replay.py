@@ -1,0 +1,60 @@
+"""`drill replay JOURNAL`: run a recorded drill again with the same parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.console import console
+from harness.errors import UsageError
+
+replay_app = typer.Typer()
+
+
+@replay_app.command()
+def replay(
+    journal: Annotated[
+        Path,
+        typer.Argument(help="A journal.json written by `drill run`, or its directory."),
+    ],
+    reports: Annotated[
+        Path, typer.Option(help="Directory for the new journal and reports.")
+    ] = Path("reports"),
+    ports: Annotated[
+        str,
+        typer.Option(
+            help="Ports when this command brings the stack up: runbook or auto."
+        ),
+    ] = "runbook",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Run a journal's scenario again, same seed and budget. Exit 0/1/3 as run."""
+    from harness.drills import stack_for_drills
+    from harness.live import LiveView
+    from harness.publish import publish
+    from harness.replay import replay as replay_drill
+    from harness.replay import replayed_scenario
+
+    if ports not in ("runbook", "auto"):
+        raise UsageError(
+            f"--ports {ports!r} is not a choice",
+            hint="use --ports runbook or --ports auto",
+        )
+    # Validate the journal before bringing any stack up.
+    scenario, original = replayed_scenario(journal)
+    view = LiveView(console(), quiet=quiet)
+    view.message(
+        f"Replaying {original.incident_id}: {scenario.name}, seed {original.seed}, "
+        f"budget {original.budget_s:g}s"
+    )
+    with stack_for_drills("auto" if ports == "auto" else "runbook", view) as runtime:
+        view.drill_started(scenario.name)
+        result = replay_drill(journal, runtime, reports, on_event=view.event)
+        publish(result, reports)
+    view.summary([result])
+    if result.outcome.value == "FAILED":
+        raise typer.Exit(1)
+    if result.outcome.value == "INVALID":
+        raise typer.Exit(3)
