@@ -213,7 +213,7 @@ def down(
 @app.command()
 def env() -> None:
     """Print the recovery environment as shell exports: eval "$(drill env)"."""
-    from harness.env import as_exports
+    from harness.runtime.environment import as_exports
     from harness.runtime.open import open_runtime
 
     sys.stdout.write(as_exports(open_runtime().recovery_env()))
@@ -406,6 +406,7 @@ def _error(line: str) -> None:
 
 def _register_report_commands() -> None:
     from harness.cli_history import history_app, report_monthly
+    from harness.cli_replay import replay_app
     from harness.cli_reports import report_app
 
     report_app.command("monthly")(report_monthly)
@@ -414,6 +415,7 @@ def _register_report_commands() -> None:
     app.registered_commands += [
         c for c in history_app.registered_commands if c.callback is not report_monthly
     ]
+    app.registered_commands += replay_app.registered_commands
 
 
 _register_report_commands()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.runtime.endpoints import Endpoints, Secrets
+from harness.runtime.environment import recovery_env
 
 SecretName = Literal["api_key", "db_password"]
 """A credential the runtime can rotate."""
@@ -135,8 +136,6 @@ class Runtime(ABC):
 
     def recovery_env(self) -> dict[str, str]:
         """Everything a recovery script gets: endpoints, libpq, shims first."""
-        from harness.env import recovery_env
-
         return recovery_env(
             self.endpoints(),
             self.secrets(),

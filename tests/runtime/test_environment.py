@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from harness.env import as_exports, recovery_env
 from harness.runtime.endpoints import DatabaseEndpoint, Endpoints, Secrets
+from harness.runtime.environment import as_exports, recovery_env
 
 ENDPOINTS = Endpoints(
     proxy_api="http://127.0.0.1:8474",
