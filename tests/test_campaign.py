@@ -18,6 +18,7 @@ from harness.campaign import (
     schedule_to_scenario,
     schedules,
 )
+from harness.errors import UsageError
 from harness.result import Outcome
 from harness.runtime.local import LocalRuntime
 from harness.stack import SERVICES
@@ -113,3 +114,12 @@ def test_campaign_passes_when_the_runbook_restarts_every_down_service(
     assert len(result.drills) == 3
     assert all(o is Outcome.PASSED for _, o in result.drills)
     assert not (tmp_path / "campaign" / "good.yaml").exists()
+
+
+def test_campaign_refuses_to_start_when_the_examples_variable_is_not_a_number(
+    stack: LocalRuntime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DRILL_CAMPAIGN_EXAMPLES", "lots")
+    with pytest.raises(UsageError, match="DRILL_CAMPAIGN_EXAMPLES='lots'"):
+        run_campaign(stack, GOOD, reports_dir=tmp_path)
+    assert not (tmp_path / "campaign").exists()
