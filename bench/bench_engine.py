@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from harness import scenario as scenarios
 from harness.engine import DrillOptions, run_drill
@@ -34,7 +35,7 @@ DETECT_TARGET_S = POLL_S + 0.1
 OVERHEAD_TARGET_S = 2.0
 QUARTERLY_TARGET_S = 90.0
 
-KILLED = {
+KILLED: dict[str, Any] = {
     "name": "bench_killed",
     "description": "kill one chain node; detection of a dead process",
     "severity": "P1",
@@ -43,7 +44,7 @@ KILLED = {
     "recovery": [{"run": "systemctl start erigon@base", "timeout_s": 60}],
     "data": {"writes_preserved": False},
 }
-OUTAGE = {
+OUTAGE: dict[str, Any] = {
     "name": "bench_outage",
     "description": "disable one proxy route; detection of a network outage",
     "severity": "P1",
@@ -60,7 +61,7 @@ def verdict(value: float, target: float) -> str:
 
 
 def timed(
-    runtime: LocalRuntime, data: dict[str, object], reports: Path
+    runtime: LocalRuntime, data: dict[str, Any], reports: Path
 ) -> tuple[DrillResult, float]:
     scenario = scenarios.from_data(data)
     started = time.perf_counter()
