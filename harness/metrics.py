@@ -37,6 +37,7 @@ import json
 import logging
 import math
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -133,10 +134,32 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     with closing(conn):
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         conn.execute(INCIDENT_METRICS_DDL)
         conn.execute(DRILLS_DDL)
         yield conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting out another process doing the same.
+
+    Changing the journal mode takes an exclusive lock and sqlite does not
+    always wait for it through the busy timeout, so retry here (bounded).
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+            continue
+        if row and str(row[0]).lower() == "wal":
+            return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
 
 
 def _open_existing(db_path: Path) -> sqlite3.Connection:
