@@ -23,7 +23,7 @@ from typer._click.exceptions import ClickException  # the click typer bundles
 from harness.console import console, error_console
 from harness.errors import EXIT_CODES, DrillError, UsageError
 from harness.runtime.base import Runtime
-from harness.runtime.plan import PlanOptions
+from harness.runtime.plan import PlanOptions, ports_mode
 from harness.runtime.state import StateStore
 
 app = typer.Typer(
@@ -66,11 +66,7 @@ def up(
     """Bring the whole stand-in stack up and return once every service is ready."""
     from harness.runtime.local import LocalRuntime
 
-    if ports not in ("runbook", "auto"):
-        raise UsageError(
-            f"--ports {ports!r} is not a choice",
-            hint="use --ports runbook or --ports auto",
-        )
+    mode = ports_mode(ports)
     out = console()
     started = time.monotonic()
 
@@ -84,7 +80,7 @@ def up(
 
     runtime = LocalRuntime(
         options=PlanOptions(
-            ports="auto" if ports == "auto" else "runbook",
+            ports=mode,
             block_time_ms=block_time_ms,
             pg_bin=pg_bin,
         ),
@@ -299,14 +295,10 @@ def run(
     """Run drills. Exit 0 passed, 1 failed, 2 usage error, 3 invalid."""
     import random
 
-    from harness.drills import run_many
+    from harness.drills import exit_code, run_many
     from harness.live import LiveView
 
-    if ports not in ("runbook", "auto"):
-        raise UsageError(
-            f"--ports {ports!r} is not a choice",
-            hint="use --ports runbook or --ports auto",
-        )
+    mode = ports_mode(ports)
     # One seed for the choice and the drills, recorded so any run can replay.
     seed = random.randrange(2**31) if seed is None else seed
     chosen = _chosen_scenarios(names or [], run_all, pick_random, seed)
@@ -317,15 +309,11 @@ def run(
         reports_dir=reports,
         seed=seed,
         budget_s=budget_s,
-        ports="auto" if ports == "auto" else "runbook",
+        ports=mode,
         view=view,
     )
     view.summary(results)
-    codes = {r.outcome.value for r in results}
-    if "FAILED" in codes:
-        raise typer.Exit(1)
-    if "INVALID" in codes:
-        raise typer.Exit(3)
+    raise typer.Exit(exit_code(results))
 
 
 def _chosen_scenarios(

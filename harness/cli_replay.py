@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from harness.console import console
-from harness.errors import UsageError
+from harness.runtime.plan import ports_mode
 
 replay_app = typer.Typer()
 
@@ -31,17 +31,13 @@ def replay(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Run a journal's scenario again, same seed and budget. Exit 0/1/3 as run."""
-    from harness.drills import stack_for_drills
+    from harness.drills import exit_code, stack_for_drills
     from harness.live import LiveView
     from harness.publish import publish
     from harness.replay import replay as replay_drill
     from harness.replay import replayed_scenario
 
-    if ports not in ("runbook", "auto"):
-        raise UsageError(
-            f"--ports {ports!r} is not a choice",
-            hint="use --ports runbook or --ports auto",
-        )
+    mode = ports_mode(ports)
     # Validate the journal before bringing any stack up.
     scenario, original = replayed_scenario(journal)
     view = LiveView(console(), quiet=quiet)
@@ -49,12 +45,9 @@ def replay(
         f"Replaying {original.incident_id}: {scenario.name}, seed {original.seed}, "
         f"budget {original.budget_s:g}s"
     )
-    with stack_for_drills("auto" if ports == "auto" else "runbook", view) as runtime:
+    with stack_for_drills(mode, view) as runtime:
         view.drill_started(scenario.name)
         result = replay_drill(journal, runtime, reports, on_event=view.event)
         publish(result, reports)
     view.summary([result])
-    if result.outcome.value == "FAILED":
-        raise typer.Exit(1)
-    if result.outcome.value == "INVALID":
-        raise typer.Exit(3)
+    raise typer.Exit(exit_code([result]))

@@ -14,7 +14,7 @@ from harness import scenario as scenarios
 from harness.engine import DrillOptions, run_drill
 from harness.live import LiveView
 from harness.publish import publish
-from harness.result import DrillResult
+from harness.result import DrillResult, Outcome
 from harness.runtime.base import Runtime
 from harness.runtime.local import LocalRuntime
 from harness.runtime.open import open_runtime
@@ -52,6 +52,17 @@ def run_many(
             publish(result, reports_dir, quarterly=quarterly)
             results.append(result)
     return results
+
+
+def exit_code(results: list[DrillResult]) -> int:
+    """The documented exit code: 1 if any drill failed, else 3 if any was
+    invalid, else 0."""
+    outcomes = {r.outcome for r in results}
+    if Outcome.FAILED in outcomes:
+        return 1
+    if Outcome.INVALID in outcomes:
+        return 3
+    return 0
 
 
 @contextlib.contextmanager

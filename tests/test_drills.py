@@ -218,3 +218,22 @@ def test_run_brings_a_stack_up_and_down_when_none_is_running(
     for name in ("journal.json", "report.md", "report.html", "evidence"):
         assert (incident / name).exists(), name
     assert (tmp_path / "metrics.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "code"),
+    [
+        ([], 0),
+        (["PASSED", "PASSED"], 0),
+        (["PASSED", "INVALID"], 3),
+        (["INVALID", "FAILED"], 1),
+    ],
+)
+def test_exit_code_puts_failed_before_invalid_when_drills_differ(outcomes, code):
+    from types import SimpleNamespace
+
+    from harness.drills import exit_code
+    from harness.result import Outcome
+
+    results = [SimpleNamespace(outcome=Outcome(o)) for o in outcomes]
+    assert exit_code(results) == code  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from harness.errors import UsageError
 from harness.paths import fixtures_dir
 from harness.runtime.endpoints import DatabaseEndpoint, Endpoints
 from harness.runtime.ports import HOST, ensure_free, free_ports
@@ -28,6 +29,18 @@ from harness.stack import (
 )
 
 PortsMode = Literal["runbook", "auto"]
+
+
+def ports_mode(value: str) -> PortsMode:
+    """`--ports` as given on a command line; UsageError naming the choices."""
+    if value == "runbook":
+        return "runbook"
+    if value == "auto":
+        return "auto"
+    raise UsageError(
+        f"--ports {value!r} is not a choice",
+        hint="use --ports runbook or --ports auto",
+    )
 
 
 @dataclass(frozen=True)
