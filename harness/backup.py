@@ -138,8 +138,11 @@ def restore_database(ctx: DrillContext, backup: Path) -> None:
                     sql.Identifier(DATABASE)
                 )
             )
+            # No client may connect until the load is done (superusers are
+            # exempt): a write into a half-loaded table collides with the rows
+            # still to come.
             conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.SQL("CREATE DATABASE {} OWNER {} CONNECTION LIMIT 0").format(
                     sql.Identifier(DATABASE), sql.Identifier(OWNER)
                 )
             )
@@ -158,7 +161,20 @@ def restore_database(ctx: DrillContext, backup: Path) -> None:
         "--set=ON_ERROR_STOP=1",
         f"--dbname={ctx.runtime.admin_database_url()}",
     ]
-    _run(argv, what=f"loading {backup}", error=RestoreFailed, stdin=script)
+    try:
+        _run(argv, what=f"loading {backup}", error=RestoreFailed, stdin=script)
+    finally:
+        with psycopg.connect(
+            ctx.runtime.admin_database_url(),
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=5,
+        ) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} CONNECTION LIMIT -1").format(
+                    sql.Identifier(DATABASE)
+                )
+            )
     elapsed_s = (datetime.now(UTC) - started).total_seconds()
     log.info("restored mev_db from %s in %.2f s", backup, elapsed_s)
 
