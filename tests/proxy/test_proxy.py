@@ -182,4 +182,6 @@ def test_disable_closes_connections_while_toxics_hold_their_data(
     with connect(proxy.listen_port) as sock:
         sock.sendall(b"never echoed")
         client.update("held", enabled=False)
-        assert recv_until_closed(sock) == b""
+        # EOF, or a reset when the close beat the proxy reading our bytes;
+        # either way the held bytes never come back.
+        assert is_closed(sock)
