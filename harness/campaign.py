@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,38 @@ NETWORK = ("outage", "latency")
 
 ALL_KINDS = (*RESTARTABLE, "peers_zero", *NETWORK, "relays_down", "bundle_rejection")
 """Every kind a campaign can draw; each is reverted by clean-up."""
+
+
+KIND_GROUPS: dict[str, tuple[str, ...]] = {
+    "service-down": SERVICE_DOWN,
+    "restartable": RESTARTABLE,
+    "network": NETWORK,
+    "all": ALL_KINDS,
+}
+"""Names for sets of kinds, usable wherever a list of kinds is given."""
+
+
+def kinds_from(text: str, source: str = "--kinds") -> tuple[str, ...]:
+    """Kinds named in `text`: comma-separated kinds or group names.
+
+    UsageError naming `source` for an unknown name or an empty list.
+    """
+    chosen: list[str] = []
+    for name in (part.strip() for part in text.split(",")):
+        if not name:
+            continue
+        group = KIND_GROUPS.get(name, (name,))
+        for kind in group:
+            if kind not in ALL_KINDS:
+                raise UsageError(
+                    f"unknown fault kind {name!r} in {source}",
+                    hint="choose from: " + ", ".join([*KIND_GROUPS, *ALL_KINDS]),
+                )
+            if kind not in chosen:
+                chosen.append(kind)
+    if not chosen:
+        raise UsageError(f"{source} names no fault kind", hint="e.g. service-down")
+    return tuple(chosen)
 
 
 @dataclass(frozen=True)
@@ -317,6 +349,7 @@ def run_campaign(
     budget_s: float = 10.0,
     check_writes: bool = True,
     name: str = "campaign",
+    on_drill: Callable[[int, Schedule, DrillResult], None] | None = None,
 ) -> CampaignResult:
     """Run drills on generated schedules until one fails or the limits are hit.
 
@@ -325,6 +358,7 @@ def run_campaign(
     bounds wall time: past it no new drill starts and shrinking stops with
     the smallest failure found so far. A seed makes the schedules repeat.
     The shrunk failure is printed and saved to `<reports_dir>/campaign/<name>.yaml`.
+    `on_drill(number, schedule, result)` is called as each drill ends.
     """
     examples = int(_setting(max_examples, EXAMPLES_ENV, DEFAULT_EXAMPLES))
     limit_s = _setting(max_time_s, MAX_TIME_ENV, DEFAULT_MAX_TIME_S)
@@ -363,6 +397,8 @@ def run_campaign(
         log.info(
             "campaign drill %d: %s: %s", number, schedule.describe(), result.outcome
         )
+        if on_drill is not None:
+            on_drill(number, schedule, result)
         return result
 
     test = given(schedules(kinds, max_faults=max_faults))(drill)

@@ -393,6 +393,7 @@ def _error(line: str) -> None:
 
 
 def _register_report_commands() -> None:
+    from harness.cli_campaign import campaign_app
     from harness.cli_history import history_app, report_monthly
     from harness.cli_replay import replay_app
     from harness.cli_reports import report_app
@@ -404,6 +405,7 @@ def _register_report_commands() -> None:
         c for c in history_app.registered_commands if c.callback is not report_monthly
     ]
     app.registered_commands += replay_app.registered_commands
+    app.registered_commands += campaign_app.registered_commands
 
 
 _register_report_commands()
