@@ -28,8 +28,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
-
 from harness.context import DrillContext
 from harness.proxy.client import ProxyClient, ProxyInfo
 from harness.reports.journal import redact
@@ -64,7 +62,7 @@ LOG_TAIL_BYTES = 2 * 1024 * 1024
 """At most this much of each service's log is kept (its newest lines)."""
 
 DEFAULT_TIMEOUT_S = 2.0
-"""Each HTTP call (proxy API, MEV API audit) gives up after this long."""
+"""Each HTTP call (the proxy API) gives up after this long."""
 
 DEFAULT_DEADLINE_S = 3.0
 """Each phase waits at most this long for everything it asks the stack."""
@@ -188,17 +186,11 @@ class EvidenceCollector:
         return self.ctx.runtime.logs(service)
 
     def _audit(self) -> list[dict[str, Any]]:
-        """The MEV API's newest audit records, newest first, over its own API."""
-        url = f"{self.ctx.endpoints.mev_api.rstrip('/')}/api/v1/audit"
-        answer = httpx.get(
-            url,
-            params={"limit": AUDIT_LIMIT},
-            headers={"X-API-Key": self.ctx.secrets().api_key},
-            timeout=self.timeout_s,
-        )
-        answer.raise_for_status()
-        records: list[dict[str, Any]] = answer.json()["records"]
-        return records
+        """The MEV API's newest audit records, newest first, from the runtime.
+
+        Read where the API keeps them, so they are there when it is down.
+        """
+        return self.ctx.runtime.audit_records(AUDIT_LIMIT)
 
     # What the result holds.
 

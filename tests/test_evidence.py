@@ -285,9 +285,14 @@ def test_evidence_redacts_every_secret_when_a_log_line_and_the_result_hold_one(
                 assert value.encode() not in data, f"a secret is in {path}"
 
 
-def test_at_end_completes_and_records_the_error_when_the_mev_api_is_stopped(
-    ctx, stack, tmp_path
-):
+def test_at_end_keeps_the_audit_log_when_the_mev_api_is_stopped(ctx, stack, tmp_path):
+    # A request of ours that only the audit file can still tell about.
+    answer = httpx.get(
+        f"{stack.endpoints().mev_api}/api/v1/opportunities?limit=3",
+        headers={"X-API-Key": stack.secrets().api_key},
+        timeout=5,
+    )
+    assert answer.status_code == 200
     stack.stop("mev-api")
     try:
         evidence, elapsed_s = timed(
@@ -297,8 +302,10 @@ def test_at_end_completes_and_records_the_error_when_the_mev_api_is_stopped(
         stack.start("mev-api")
 
     summary = load_summary(evidence)
-    assert any(e.startswith("security_analysis/audit.jsonl") for e in summary["errors"])
-    assert not (evidence / "security_analysis/audit.jsonl").exists()
+    assert summary["errors"] == []
+    audit = (evidence / "security_analysis/audit.jsonl").read_text().splitlines()
+    newest = json.loads(audit[-1])
+    assert (newest["path"], newest["status"]) == ("/api/v1/opportunities", 200)
     services = json.loads((evidence / "system_logs/services_at_end.json").read_text())
     assert services["mev-api"]["state"] == "stopped"
     assert services["postgres"]["ready"] is True

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from harness.runtime.endpoints import Endpoints, Secrets
 from harness.runtime.environment import recovery_env
@@ -96,6 +96,13 @@ class Runtime(ABC):
     @abstractmethod
     def logs(self, service: str, *, tail_lines: int | None = None) -> str:
         """A service's log output, all of it or the last `tail_lines` lines."""
+
+    @abstractmethod
+    def audit_records(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The MEV API's newest `limit` audit records, newest first.
+
+        Read where the service keeps them, so they are there when it is down.
+        """
 
     @abstractmethod
     def health(self, service: str) -> Health:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -32,6 +33,7 @@ from harness.runtime.base import ConfigName, Health, Runtime, SecretName
 from harness.runtime.endpoints import Endpoints, Secrets
 from harness.runtime.shim import write_shims
 from harness.runtime.state import ProcessRecord, StackState, StateStore
+from harness.standins.mev_api.audit import recent_records
 
 log = logging.getLogger(__name__)
 
@@ -347,6 +349,11 @@ class LocalRuntime(Runtime):
         state = self._state()
         rec = state.proxy if service == "fault-proxy" else self._record(state, service)
         return _read_log(Path(rec.spec.log_path), tail_lines)
+
+    def audit_records(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The audit log file the MEV API appends to, newest records first."""
+        path = plan.audit_log_path(Path(self._state().run_dir))
+        return recent_records(path, limit)
 
     def health(self, service: str) -> Health:
         """Running (alive and not frozen) and ready (its readiness check)."""

@@ -53,6 +53,11 @@ class PlanOptions:
     python: str = sys.executable
 
 
+def audit_log_path(run_dir: Path) -> Path:
+    """Where the MEV API of the stack in `run_dir` appends its audit records."""
+    return run_dir / "logs" / "mev-api-audit.jsonl"
+
+
 def _http(port: int, path: str = "/") -> str:
     return f"http://{HOST}:{port}{path}"
 
@@ -227,7 +232,7 @@ class _Context:
                     "--keys-file",
                     str(self.run_dir / "keys.json"),
                     "--audit-log",
-                    str(logs / "mev-api-audit.jsonl"),
+                    str(audit_log_path(self.run_dir)),
                 ],
                 secret_env={"PGPASSWORD": "db_password"},
                 log_path=log_path,

@@ -51,31 +51,40 @@ class AuditLog:
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` records, newest first; unparsable lines skipped."""
-        records: list[dict[str, Any]] = []
-        for line in self._tail_lines(limit):
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                records.append(value)
-        records.reverse()
-        return records
+        return recent_records(self.path, limit)
 
-    def _tail_lines(self, limit: int) -> list[bytes]:
-        """The last `limit` non-empty lines, reading the file backwards."""
+
+def recent_records(path: Path, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` records of the audit log at `path`, newest first.
+
+    A missing file has no records; unparsable lines are skipped.
+    """
+    records: list[dict[str, Any]] = []
+    for line in _tail_lines(path, limit):
         try:
-            with self.path.open("rb") as handle:
-                end = handle.seek(0, os.SEEK_END)
-                data = b""
-                while end > 0 and data.count(b"\n") <= limit:
-                    start = max(0, end - TAIL_BLOCK_BYTES)
-                    handle.seek(start)
-                    data = handle.read(end - start) + data
-                    end = start
-        except FileNotFoundError:
-            return []
-        lines = [line for line in data.split(b"\n") if line.strip()]
-        if end > 0:
-            lines = lines[1:]  # the first one may be cut
-        return lines[-limit:]
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            records.append(value)
+    records.reverse()
+    return records
+
+
+def _tail_lines(path: Path, limit: int) -> list[bytes]:
+    """The last `limit` non-empty lines, reading the file backwards."""
+    try:
+        with path.open("rb") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            data = b""
+            while end > 0 and data.count(b"\n") <= limit:
+                start = max(0, end - TAIL_BLOCK_BYTES)
+                handle.seek(start)
+                data = handle.read(end - start) + data
+                end = start
+    except FileNotFoundError:
+        return []
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    if end > 0:
+        lines = lines[1:]  # the first one may be cut
+    return lines[-limit:]
