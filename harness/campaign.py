@@ -51,11 +51,17 @@ so no probe of the steady state would notice it (the drill would be INVALID).
 SERVICE_DOWN = ("kill_service", "stop_service")
 """The "service down" kinds: a process is gone until something starts it."""
 
-RESTARTABLE = (*SERVICE_DOWN, "sync_stall")
+RESTARTABLE = (*SERVICE_DOWN, "pause_service", "sync_stall", "kill_postgres")
 """Kinds a plan that restarts the affected units repairs."""
 
-NETWORK = ("outage", "latency")
+NETWORK = ("outage", "latency", "partition")
 """Kinds that live in the fault proxy: a `reset_proxy` action repairs them."""
+
+PARTITIONS: tuple[tuple[str, str], ...] = (
+    ("mev-api", "postgres"),
+    ("mev-artemis", "postgres"),
+)
+"""Service pairs a partition may cut; a probe notices each one."""
 
 ALL_KINDS = (*RESTARTABLE, "peers_zero", *NETWORK, "relays_down", "bundle_rejection")
 """Every kind a campaign can draw; each is reverted by clean-up."""
@@ -115,6 +121,8 @@ class Schedule:
 
 
 def _target(fault: FaultSpecData) -> str:
+    if "a" in fault:
+        return f"{fault['a']}|{fault['b']}"
     for name in ("service", "chain", "edges", "relays"):
         if name in fault:
             value = fault[name]
@@ -127,9 +135,16 @@ def _target(fault: FaultSpecData) -> str:
 
 def _fault_of(kind: str) -> st.SearchStrategy[FaultSpecData]:
     chains = st.sampled_from([c.name for c in CHAINS])
-    if kind in SERVICE_DOWN:
+    if kind in (*SERVICE_DOWN, "pause_service"):
         return st.builds(
             lambda s: {"type": kind, "service": s}, st.sampled_from(DOWN_TARGETS)
+        )
+    if kind == "kill_postgres":
+        return st.just({"type": "kill_postgres"})
+    if kind == "partition":
+        return st.builds(
+            lambda pair: {"type": "partition", "a": pair[0], "b": pair[1]},
+            st.sampled_from(PARTITIONS),
         )
     if kind in ("sync_stall", "peers_zero"):
         return st.builds(lambda c: {"type": kind, "chain": c}, chains)
@@ -215,7 +230,7 @@ def _overlap(fault: FaultSpecData) -> str:
 def probes_for(fault: FaultSpecData) -> list[ProbeSpecData]:
     """Probes that notice `fault` and watch the services it targets."""
     kind = fault["type"]
-    if kind in SERVICE_DOWN:
+    if kind in (*SERVICE_DOWN, "pause_service"):
         target = service(fault["service"])
         if target.kind is Kind.ERIGON and target.chain is not None:
             return [{"type": "chain_head", "chain": target.chain.name}]
@@ -230,6 +245,12 @@ def probes_for(fault: FaultSpecData) -> list[ProbeSpecData]:
         return [{"type": "chain_head", "chain": fault["chain"]}]
     if kind == "peers_zero":
         return [{"type": "chain_health", "chain": fault["chain"]}]
+    if kind == "kill_postgres":
+        return [{"type": "sql_select1"}]
+    if kind == "partition":
+        if fault["a"] == "mev-artemis":
+            return [{"type": "opportunities_fresh", "max_age_s": 3.0}]
+        return [{"type": "mev_api_health"}]
     if kind in NETWORK:
         route = fault["edges"][0]
         chain = route.rsplit("erigon-", 1)[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,6 +19,7 @@ from harness.campaign import (
     schedule_to_scenario,
     schedules,
 )
+from harness.engine import DrillOptions, run_drill
 from harness.errors import UsageError
 from harness.result import Outcome
 from harness.runtime.local import LocalRuntime
@@ -60,6 +62,40 @@ def test_schedule_probes_watch_every_targeted_service_when_faults_overlap() -> N
         {"type": "chain_head", "chain": "base"},
         {"type": "opportunities_fresh", "max_age_s": 3.0},
     ]
+
+
+@pytest.mark.parametrize(
+    ("fault", "repair"),
+    [
+        (
+            {"type": "pause_service", "service": "erigon-base"},
+            {"action": "restart", "service": "erigon-base"},
+        ),
+        ({"type": "kill_postgres"}, {"action": "start", "service": "postgres"}),
+        (
+            {"type": "partition", "a": "mev-api", "b": "postgres"},
+            {"action": "reset_proxy"},
+        ),
+    ],
+    ids=["pause_service", "kill_postgres", "partition"],
+)
+def test_generated_fault_is_noticed_and_repaired_when_drilled(
+    stack: LocalRuntime, tmp_path: Path, fault: dict[str, str], repair: dict[str, str]
+) -> None:
+    steps: list[dict[str, Any]] = [
+        repair,
+        {"wait_for": "steady_state", "timeout_s": 30},
+    ]
+    data = schedule_to_scenario(Schedule([fault]), steps, f"drawn-{fault['type']}")
+    try:
+        result = run_drill(
+            scenarios.from_data(data), stack, DrillOptions(reports_dir=tmp_path)
+        )
+    finally:
+        assert_stack_healthy(stack)
+    assert result.outcome is Outcome.PASSED, result.reasons
+    assert result.detection_s is not None
+    assert result.rpo_s == 0
 
 
 def test_campaign_shrinks_to_two_down_services_when_the_runbook_is_fragile(
