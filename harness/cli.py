@@ -20,6 +20,7 @@ import typer
 from rich.table import Table
 from typer._click.exceptions import ClickException  # the click typer bundles
 
+from harness.cli_options import PortsWhenUp, Quiet, Reports
 from harness.console import console, error_console
 from harness.errors import EXIT_CODES, DrillError, UsageError
 from harness.runtime.base import Runtime
@@ -61,7 +62,7 @@ def up(
             help="Directory of PostgreSQL binaries (default: the pgserver wheel's).",
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Bring the whole stand-in stack up and return once every service is ready."""
     from harness.runtime.local import LocalRuntime
@@ -277,20 +278,13 @@ def run(
         int | None,
         typer.Option(help="Seed for --random and for the drill's own choices."),
     ] = None,
-    reports: Annotated[
-        Path, typer.Option(help="Directory for journals and reports.")
-    ] = Path("reports"),
+    reports: Reports = Path("reports"),
     budget_s: Annotated[
         float | None,
         typer.Option(help="Recovery budget in seconds (default: the scenario's, 300)."),
     ] = None,
-    ports: Annotated[
-        str,
-        typer.Option(
-            help="Ports when this command brings the stack up: runbook or auto."
-        ),
-    ] = "runbook",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ports: PortsWhenUp = "runbook",
+    quiet: Quiet = False,
 ) -> None:
     """Run drills. Exit 0 passed, 1 failed, 2 usage error, 3 invalid."""
     import random

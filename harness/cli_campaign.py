@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from harness.cli_options import PortsWhenUp, Quiet
 from harness.console import console
 from harness.errors import UsageError
 from harness.runtime.plan import ports_mode
@@ -65,13 +66,8 @@ def campaign(
     reports: Annotated[
         Path, typer.Option(help="Directory for journals and the saved scenario.")
     ] = Path("reports"),
-    ports: Annotated[
-        str,
-        typer.Option(
-            help="Ports when this command brings the stack up: runbook or auto."
-        ),
-    ] = "runbook",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ports: PortsWhenUp = "runbook",
+    quiet: Quiet = False,
 ) -> None:
     """Run drills on generated fault schedules until the plan breaks.
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from harness.cli_options import PortsWhenUp, Quiet
 from harness.console import console
 from harness.runtime.plan import ports_mode
 
@@ -22,13 +23,8 @@ def replay(
     reports: Annotated[
         Path, typer.Option(help="Directory for the new journal and reports.")
     ] = Path("reports"),
-    ports: Annotated[
-        str,
-        typer.Option(
-            help="Ports when this command brings the stack up: runbook or auto."
-        ),
-    ] = "runbook",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ports: PortsWhenUp = "runbook",
+    quiet: Quiet = False,
 ) -> None:
     """Run a journal's scenario again, same seed and budget. Exit 0/1/3 as run."""
     from harness.drills import exit_code, stack_for_drills

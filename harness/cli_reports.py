@@ -17,6 +17,7 @@ import typer
 from typer._click.core import Context
 from typer.core import TyperGroup
 
+from harness.cli_options import Quiet
 from harness.console import console
 from harness.errors import UsageError
 from harness.reports import write_reports
@@ -76,7 +77,7 @@ def report(
         Path | None,
         typer.Option(help="Directory for the reports (default: the journal's)."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Render a drill's reports again from its journal alone."""
     path = journal / JOURNAL_NAME if journal.is_dir() else journal
