@@ -8,13 +8,13 @@ the value as written; the `resolve_*` functions turn it into service names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from fnmatch import fnmatchcase
 from typing import Annotated
 
 from pydantic import AfterValidator
 
-from harness.errors import UnknownService, UsageError
+from harness.errors import DrillError, UnknownService, UsageError
 from harness.stack import (
     CHAINS,
     EDGES,
@@ -55,6 +55,25 @@ def _nonempty(names: list[str], what: str) -> list[str]:
     return names
 
 
+def _checked_by(
+    resolve: Callable[[str | list[str]], object],
+) -> Callable[[str | list[str]], str | list[str]]:
+    """A pydantic validator: `resolve` must accept the value, kept as written.
+
+    The resolver's error becomes the ValueError pydantic reports with the
+    field's path.
+    """
+
+    def check(value: str | list[str]) -> str | list[str]:
+        try:
+            resolve(value)
+        except DrillError as exc:
+            raise ValueError(exc.line()) from None
+        return value
+
+    return check
+
+
 def _is_pattern(name: str) -> bool:
     return any(char in name for char in "*?[")
 
@@ -80,15 +99,7 @@ def resolve_services(value: str | Sequence[str]) -> tuple[str, ...]:
     return _unique(found)
 
 
-def _check_services(value: str | list[str]) -> str | list[str]:
-    try:
-        resolve_services(value)
-    except UnknownService as exc:
-        raise ValueError(exc.line()) from None
-    return value
-
-
-ServiceNames = Annotated[str | list[str], AfterValidator(_check_services)]
+ServiceNames = Annotated[str | list[str], AfterValidator(_checked_by(resolve_services))]
 """A service or unit name, or a list of them (e.g. `erigon`, `[relay-a, mev-boost]`)."""
 
 
@@ -111,15 +122,7 @@ def resolve_chains(value: str | Sequence[str]) -> tuple[str, ...]:
     return _unique(found)
 
 
-def _check_chains(value: str | list[str]) -> str | list[str]:
-    try:
-        resolve_chains(value)
-    except UnknownService as exc:
-        raise ValueError(exc.line()) from None
-    return value
-
-
-ChainNames = Annotated[str | list[str], AfterValidator(_check_chains)]
+ChainNames = Annotated[str | list[str], AfterValidator(_checked_by(resolve_chains))]
 """A chain name, a list of them, or `all`."""
 
 
@@ -137,15 +140,7 @@ def resolve_relays(value: str | Sequence[str]) -> tuple[str, ...]:
     return _unique(names)
 
 
-def _check_relays(value: str | list[str]) -> str | list[str]:
-    try:
-        resolve_relays(value)
-    except UnknownService as exc:
-        raise ValueError(exc.line()) from None
-    return value
-
-
-RelayNames = Annotated[str | list[str], AfterValidator(_check_relays)]
+RelayNames = Annotated[str | list[str], AfterValidator(_checked_by(resolve_relays))]
 """A relay service name or a list of them."""
 
 
@@ -174,15 +169,13 @@ def expand_proxies(
     return _unique(found)
 
 
-def _check_proxies(value: str | list[str]) -> str | list[str]:
-    try:
-        expand_proxies(value, proxy_names(), source="the stack's topology")
-    except UsageError as exc:
-        raise ValueError(exc.line()) from None
-    return value
+def _topology_routes(value: str | Sequence[str]) -> tuple[str, ...]:
+    return expand_proxies(value, proxy_names(), source="the stack's topology")
 
 
-ProxyPatterns = Annotated[str | list[str], AfterValidator(_check_proxies)]
+ProxyPatterns = Annotated[
+    str | list[str], AfterValidator(_checked_by(_topology_routes))
+]
 """Fault-proxy routes: a service's public route (`erigon-base`), an edge
 (`mev-api_to_postgres`), or glob patterns of them (`erigon-*`)."""
 
