@@ -669,7 +669,7 @@ class HoldLock(Fault[HoldLockSpec]):
 
     def describe(self) -> str:
         """One line."""
-        return f"held a {self.spec.mode} lock on {self.spec.table}"
+        return f"held a lock in {self.spec.mode} mode on {self.spec.table}"
 
     def evidence(self) -> dict[str, str]:
         """The table, the mode and the holder's backend pid."""
