@@ -39,7 +39,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from harness import backup as backups
-from harness import stack
+from harness import fixed_sleeps, stack
 from harness.context import DrillContext
 from harness.errors import DrillError, UnknownService
 from harness.paths import PROJECT_ROOT
@@ -348,6 +348,7 @@ class RecoveryRunner:
             timed_out=stopped_by == "timeout",
             killed_by_budget=stopped_by == "budget",
             output=self._redacted(tail.data(), notes),
+            fixed_sleeps_s=fixed_sleeps.in_step(step.run, self.base_dir),
         )
 
     # action:

@@ -40,6 +40,8 @@ class StepResult(_Record):
     timed_out: bool = False
     killed_by_budget: bool = False
     output: str = ""
+    fixed_sleeps_s: list[float] = Field(default_factory=list)
+    """Each fixed `sleep N` in the command and the script it runs, seconds."""
 
     @property
     def ok(self) -> bool:

@@ -201,6 +201,26 @@ def test_run_step_resolves_relative_paths_against_base_dir(
     assert f"hello from {tmp_path}" in result.output
 
 
+def test_run_step_records_the_fixed_sleeps_of_its_script_when_it_has_some(
+    ctx: DrillContext, tmp_path: Path
+) -> None:
+    script = tmp_path / "restart.sh"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        "# a comment about sleep 99\n"
+        "sleep 0.2\n"
+        "until true; do sleep 1; done\n"
+    )
+    script.chmod(0o755)
+
+    (result,) = run_plan(
+        runner(ctx, base_dir=tmp_path), [RunStep(run="./restart.sh && sleep 0.1")]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.fixed_sleeps_s == [0.1, 0.2]
+
+
 def test_run_step_redacts_every_secret_when_output_prints_them(
     ctx: DrillContext,
 ) -> None:

@@ -174,9 +174,15 @@ def success_rate(
 
 
 def fixed_sleep_s(step: StepResult) -> float | None:
-    """The seconds of a fixed `sleep N` in a step's command, or None."""
-    match = _FIXED_SLEEP.search(step.command)
-    return float(match.group(1)) if match else None
+    """The longest fixed `sleep N` in a step (its command or script), or None.
+
+    Journals written before the runner recorded sleeps are read from the
+    command line alone.
+    """
+    sleeps = step.fixed_sleeps_s or [
+        float(m.group(1)) for m in _FIXED_SLEEP.finditer(step.command)
+    ]
+    return max(sleeps, default=None)
 
 
 def is_long(step: StepResult, budget_s: float) -> bool:

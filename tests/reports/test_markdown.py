@@ -83,6 +83,17 @@ def test_markdown_report_calls_out_fixed_sleep_and_slow_step_when_plan_waits() -
     assert "Replace the fixed `sleep 45` in `restart postgres`" in text
 
 
+def test_markdown_report_calls_out_a_sleep_in_the_script_when_the_runner_found_it():
+    drill = failed_drill()
+    steps = [
+        step.model_copy(update={"command": "fix.sh", "fixed_sleeps_s": [5.0, 30.0]})
+        for step in drill.steps
+    ]
+    text = render_markdown(drill.model_copy(update={"steps": steps}), now=FIXED_NOW)
+    assert "fixed `sleep 30` instead of a readiness wait" in text
+    assert "`sleep 45`" not in text
+
+
 def test_markdown_report_says_not_recovered_when_rto_is_missing() -> None:
     result = failed_drill().model_copy(update={"rto_s": None})
     text = render_markdown(result, now=FIXED_NOW)
