@@ -327,21 +327,24 @@ class LocalRuntime(Runtime):
         """
         proc = self._running(service)
         sig = process.signal_named(signal)
+        kids = process.descendants(proc.pid)
         process.send(proc, sig)
         if sig is signal_module.SIGKILL:
             process.wait_gone(proc, 5.0)
+            # A frozen child left behind could never notice its parent died.
+            process.thaw(proc, also=kids)
 
     def pause(self, service: str) -> None:
-        """Freeze the service's whole process group with SIGSTOP."""
+        """Freeze the service with SIGSTOP: its process group and descendants."""
         proc = self._running(service)
-        process.send(proc, process.signal_named("SIGSTOP"), group=True)
+        process.freeze(proc)
         # Signals land asynchronously; return only once the freeze took hold.
         _wait_for(lambda: process.is_stopped(proc), timeout_s=2.0)
 
     def resume(self, service: str) -> None:
-        """Thaw the service's process group with SIGCONT."""
+        """Thaw the service with SIGCONT: its process group and descendants."""
         proc = self._running(service)
-        process.send(proc, process.signal_named("SIGCONT"), group=True)
+        process.thaw(proc)
         _wait_for(lambda: not process.is_stopped(proc), timeout_s=2.0)
 
     def logs(self, service: str, *, tail_lines: int | None = None) -> str:

@@ -99,6 +99,51 @@ def _reap(pid: int) -> None:
         del _children[pid]
 
 
+def descendants(pid: int) -> list[int]:
+    """Every living descendant of `pid`, in or out of its process group.
+
+    Postgres backends call setsid(), so a group signal misses them.
+    """
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields and fields[0] not in ("Z", "X"):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal_pids(pids: list[int], sig: signals.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def freeze(proc: ProcessId) -> None:
+    """SIGSTOP the process group, then every descendant outside it.
+
+    The group first: a frozen parent starts no new child while the rest are
+    being frozen.
+    """
+    if send(proc, signals.SIGSTOP, group=True):
+        _signal_pids(descendants(proc.pid), signals.SIGSTOP)
+
+
+def thaw(proc: ProcessId, also: list[int] | None = None) -> None:
+    """SIGCONT the process group, every descendant, and the pids in `also`."""
+    pids = list(also or [])
+    if send(proc, signals.SIGCONT, group=True):
+        pids += descendants(proc.pid)
+    _signal_pids(pids, signals.SIGCONT)
+
+
 def send(proc: ProcessId, sig: signals.Signals, *, group: bool = False) -> bool:
     """Signal the process (or its whole process group); False if it is gone."""
     if not is_alive(proc):
@@ -130,10 +175,12 @@ def terminate(
 
     A frozen process is thawed first so that it can act on the signal; with
     `timeout_s` 0 it is killed at once. The whole process group is killed at
-    the end so no helper is left behind.
+    the end so no helper is left behind, and descendants outside the group
+    are thawed so that they can notice their parent is gone and exit.
     """
+    kids = descendants(proc.pid) if is_alive(proc) else []
     if is_alive(proc) and timeout_s > 0:
-        send(proc, signals.SIGCONT, group=True)
+        thaw(proc)
         send(proc, stop_signal)
         if not wait_gone(proc, timeout_s):
             log.warning(
@@ -147,6 +194,7 @@ def terminate(
         wait_gone(proc, 5.0)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signals.SIGKILL)
+    _signal_pids(kids, signals.SIGCONT)
 
 
 def signal_named(name: str) -> signals.Signals:

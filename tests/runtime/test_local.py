@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 
 import httpx
@@ -102,6 +103,43 @@ def test_paused_service_answers_nothing_until_resumed_when_paused(stack):
     finally:
         stack.resume("erigon-optimism")
     assert int(str(rpc(url, "eth_blockNumber")), 16) > 0
+
+
+def test_paused_postgres_freezes_open_sessions_until_resumed_when_paused(stack):
+    db = stack.endpoints().database
+    password = stack.secrets().db_password
+    with psycopg.connect(db.url(), password=password, connect_timeout=3) as conn:
+        conn.execute("SELECT 1")
+        answers: list[object] = []
+        stack.pause("postgres")
+        try:
+            worker = threading.Thread(
+                target=lambda: answers.append(conn.execute("SELECT 2").fetchone()),
+                daemon=True,
+            )
+            worker.start()
+            worker.join(1.0)
+            assert answers == [], "an open session answered while Postgres was paused"
+        finally:
+            stack.resume("postgres")
+        worker.join(5.0)
+        assert answers == [(2,)]
+    assert wait_until(lambda: stack.health("mev-api").ready, timeout_s=15)
+
+
+def test_paused_postgres_starts_again_when_killed_while_paused(stack):
+    db = stack.endpoints().database
+    password = stack.secrets().db_password
+    with psycopg.connect(db.url(), password=password, connect_timeout=3) as conn:
+        conn.execute("SELECT 1")
+    stack.pause("postgres")
+    stack.kill("postgres")
+    assert stack.health("postgres").state == "exited"
+    # Frozen backends left behind would hold the shared memory and the port.
+    stack.start("postgres")
+    with psycopg.connect(db.url(), password=password, connect_timeout=3) as conn:
+        assert conn.execute("SELECT 3").fetchone() == (3,)
+    assert wait_until(lambda: stack.health("mev-api").ready, timeout_s=15)
 
 
 def test_postgres_keeps_its_data_when_restarted(stack):
