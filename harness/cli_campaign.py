@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,21 +127,33 @@ def campaign(
     raise typer.Exit(1)
 
 
-def recovery_steps(runbooks: list[str], timeout_s: float) -> list[dict[str, Any]]:
-    """One `run:` step per script or command; a missing script is a usage error.
+_FIRST_WORD = re.compile(r"""\s*('[^']*'|"[^"]*"|[^\s;&|]+)""")
+"""The first word of a command as written, quoted or not."""
 
-    An argument naming an existing file runs it by its absolute path, so a
-    saved scenario still works from another directory.
+
+def recovery_steps(runbooks: list[str], timeout_s: float) -> list[dict[str, Any]]:
+    """One `run:` step per script or command, in order.
+
+    A script named by its first word runs by its absolute path, so the steps
+    (and a saved scenario) work from any directory; a first word that looks
+    like a script but is no file is a usage error before anything runs.
     """
     steps: list[dict[str, Any]] = []
     for entry in runbooks:
-        path = Path(entry)
-        command = entry
-        if path.is_file():
-            command = str(path.resolve())
-        elif "/" in entry and " " not in entry.strip():
+        try:
+            words = shlex.split(entry)
+        except ValueError as exc:
+            raise UsageError(f"runbook {entry!r} cannot be parsed: {exc}") from None
+        if not words:
+            raise UsageError("a runbook argument is empty", hint="give a script path")
+        first, command = words[0], entry
+        raw_first = _FIRST_WORD.match(entry)
+        if Path(first).is_file() and raw_first is not None:
+            absolute = shlex.quote(str(Path(first).resolve()))
+            command = absolute + entry[raw_first.end() :]
+        elif "/" in first or first.endswith(".sh"):
             raise UsageError(
-                f"runbook {entry!r} does not exist",
+                f"runbook {first!r} does not exist (from {entry!r})",
                 hint="give a script path or a quoted command",
             )
         steps.append({"run": command, "timeout_s": timeout_s})

@@ -45,6 +45,21 @@ def test_recovery_steps_resolve_scripts_and_keep_commands_when_given(tmp_path):
     ]
     with pytest.raises(UsageError, match="does not exist"):
         recovery_steps([str(tmp_path / "missing.sh")], 30)
+    with pytest.raises(UsageError, match=r"'fix\.sh' does not exist"):
+        recovery_steps(["fix.sh ethereum"], 30)
+    with pytest.raises(UsageError, match="cannot be parsed"):
+        recovery_steps(["echo 'unbalanced"], 30)
+
+
+def test_recovery_steps_run_a_relative_script_with_arguments_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    script = tmp_path / "my runbooks" / "one chain.sh"
+    script.parent.mkdir()
+    script.write_text('#!/bin/sh\necho "$1"\n')
+    monkeypatch.chdir(tmp_path)
+    (step,) = recovery_steps(["'my runbooks/one chain.sh' base && echo ok"], 30)
+    assert step["run"] == f"'{script}' base && echo ok"
 
 
 def test_campaign_exits_two_before_any_stack_when_a_flag_is_bad(state_dir: Path):
