@@ -107,13 +107,54 @@ def test_latency_revert_removes_only_its_own_toxic_when_two_share_a_route(ctx):
     assert _toxics(ctx, "mev-api_to_postgres") == set()
 
 
-def test_outage_refuses_connections_then_serves_again_when_reverted(stack, ctx):
-    url = stack.endpoints().rpc["arbitrum"]
-    fault = Outage(OutageSpec(edges=["erigon-arbitrum"]), ctx)
+@pytest.mark.parametrize(
+    ("chain", "fault_of", "error", "timeout_s"),
+    [
+        pytest.param(
+            "arbitrum",
+            lambda ctx: Outage(OutageSpec(edges=["erigon-arbitrum"]), ctx),
+            httpx.ConnectError,
+            1.0,
+            id="outage_refuses_connections",
+        ),
+        pytest.param(
+            "optimism",
+            lambda ctx: Timeout(
+                TimeoutSpec(edges="erigon-optimism", timeout_ms=0), ctx
+            ),
+            httpx.ReadTimeout,
+            0.5,
+            id="timeout_leaves_requests_unanswered",
+        ),
+        pytest.param(
+            "ethereum",
+            lambda ctx: ResetPeer(
+                ResetPeerSpec(edges="erigon-ethereum", stream="upstream"), ctx
+            ),
+            httpx.TransportError,
+            2.0,
+            id="reset_peer_resets_connections",
+        ),
+        pytest.param(
+            "arbitrum",
+            lambda ctx: LimitData(
+                LimitDataSpec(edges="erigon-arbitrum", bytes=20), ctx
+            ),
+            httpx.TransportError,
+            2.0,
+            id="limit_data_cuts_answers_short",
+        ),
+    ],
+)
+def test_fault_breaks_a_chain_rpc_then_not_when_reverted_twice(
+    stack, ctx, chain, fault_of, error, timeout_s
+):
+    url = stack.endpoints().rpc[chain]
+    fault = fault_of(ctx)
     try:
         fault.inject()
-        with pytest.raises(httpx.ConnectError):
-            block_number(url, timeout_s=1)
+        with pytest.raises(error):
+            block_number(url, timeout_s=timeout_s)
     finally:
         fault.revert()
         fault.revert()
@@ -131,19 +172,6 @@ def test_outage_expands_a_glob_to_every_matching_edge_when_given_a_pattern(ctx):
     finally:
         fault.revert()
     assert all(p.enabled for p in ctx.proxy.list().values())
-
-
-def test_timeout_leaves_requests_unanswered_then_not_when_reverted(stack, ctx):
-    url = stack.endpoints().rpc["optimism"]
-    fault = Timeout(TimeoutSpec(edges="erigon-optimism", timeout_ms=0), ctx)
-    try:
-        fault.inject()
-        with pytest.raises(httpx.ReadTimeout):
-            block_number(url, timeout_s=0.5)
-    finally:
-        fault.revert()
-        fault.revert()
-    assert block_number(url) > 0
 
 
 def _blocks_batch(url: str, http: httpx.Client, count: int = 20) -> int:
@@ -183,19 +211,6 @@ def test_bandwidth_paces_a_large_answer_to_the_rate_then_not_when_reverted(stack
     assert fast_s < expected_s / 3, f"{fast_s:.2f} s after revert"
 
 
-def test_reset_peer_resets_connections_then_not_when_reverted(stack, ctx):
-    url = stack.endpoints().rpc["ethereum"]
-    fault = ResetPeer(ResetPeerSpec(edges="erigon-ethereum", stream="upstream"), ctx)
-    try:
-        fault.inject()
-        with pytest.raises(httpx.TransportError):
-            block_number(url, timeout_s=2)
-    finally:
-        fault.revert()
-        fault.revert()
-    assert block_number(url) > 0
-
-
 def test_slicer_delivers_intact_answers_in_delayed_pieces_when_injected(stack, ctx):
     url = stack.endpoints().rpc["base"]
     spec = SlicerSpec(
@@ -216,19 +231,6 @@ def test_slicer_delivers_intact_answers_in_delayed_pieces_when_injected(stack, c
     assert sliced_s >= pieces * 0.005 * 0.7, (
         f"{sliced_s:.3f} s for ~{pieces} pieces 5 ms apart"
     )
-
-
-def test_limit_data_cuts_answers_short_then_not_when_reverted(stack, ctx):
-    url = stack.endpoints().rpc["arbitrum"]
-    fault = LimitData(LimitDataSpec(edges="erigon-arbitrum", bytes=20), ctx)
-    try:
-        fault.inject()
-        with pytest.raises(httpx.TransportError):
-            block_number(url, timeout_s=2)
-    finally:
-        fault.revert()
-        fault.revert()
-    assert block_number(url) > 0
 
 
 def _api_health(stack) -> int:
