@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import psycopg
 
+from harness.faults.base import Fault
 from harness.runtime.base import Runtime
 
 
@@ -21,6 +23,20 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+@contextlib.contextmanager
+def injected(fault: Fault[Any]) -> Iterator[None]:
+    """Inject `fault` for the block; on leaving, revert it twice.
+
+    The second revert checks that revert is idempotent, as every fault's must be.
+    """
+    try:
+        fault.inject()
+        yield
+    finally:
+        fault.revert()
+        fault.revert()
 
 
 def assert_ready(runtime: Runtime, *services: str, timeout_s: float = 20.0) -> None:

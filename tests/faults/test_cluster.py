@@ -27,7 +27,7 @@ from harness.faults.cluster import (
 from harness.faults.targets import resolve_services
 from harness.stack import CHAINS
 
-from .support import assert_ready, block_number, rpc, sql_as_admin, wait_until
+from .support import assert_ready, block_number, injected, rpc, sql_as_admin, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -57,14 +57,10 @@ def test_sync_stall_spec_rejects_a_chain_naming_the_choices_when_unknown():
 def test_kill_service_fails_rpc_then_serves_again_when_reverted(stack, ctx):
     url = stack.endpoints().rpc["base"]
     fault = KillService(KillServiceSpec(service="erigon@base"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert stack.health("erigon-base").state == "exited"
         with pytest.raises(httpx.HTTPError):
             block_number(url, timeout_s=1)
-    finally:
-        fault.revert()
-        fault.revert()
     assert block_number(url) > 0
     assert fault.describe() == "killed erigon-base with SIGKILL"
     assert_ready(stack, "erigon-base", "mev-artemis")
@@ -73,15 +69,12 @@ def test_kill_service_fails_rpc_then_serves_again_when_reverted(stack, ctx):
 @pytest.mark.slow
 def test_kill_service_takes_every_chain_down_when_the_unit_is_erigon(stack, ctx):
     fault = KillService(KillServiceSpec(service="erigon", signal="SIGKILL"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         states = {s: stack.health(s).state for s in ERIGONS}
         assert set(states.values()) == {"exited"}, states
         for url in stack.endpoints().rpc.values():
             with pytest.raises(httpx.HTTPError):
                 block_number(url, timeout_s=1)
-    finally:
-        fault.revert()
     assert all(block_number(url) > 0 for url in stack.endpoints().rpc.values())
     assert_ready(stack, *ERIGONS, "mev-artemis")
 
@@ -89,14 +82,10 @@ def test_kill_service_takes_every_chain_down_when_the_unit_is_erigon(stack, ctx)
 def test_stop_service_refuses_relay_clients_then_starts_it_when_reverted(stack, ctx):
     status_url = f"{stack.endpoints().relays['relay-b']}/eth/v1/builder/status"
     fault = StopService(StopServiceSpec(service="mev-relay@b"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert stack.health("relay-b").state == "stopped"
         with pytest.raises(httpx.HTTPError):
             httpx.get(status_url, timeout=1)
-    finally:
-        fault.revert()
-        fault.revert()
     assert httpx.get(status_url, timeout=2).status_code == 200
     assert_ready(stack, "relay-b", "mev-boost")
 
@@ -106,14 +95,10 @@ def test_pause_service_leaves_requests_unanswered_then_resumes_when_reverted(
 ):
     url = stack.endpoints().rpc["optimism"]
     fault = PauseService(PauseServiceSpec(service=["erigon-optimism"]), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert stack.health("erigon-optimism").state == "paused"
         with pytest.raises(httpx.TimeoutException):
             block_number(url, timeout_s=0.5)
-    finally:
-        fault.revert()
-        fault.revert()
     assert block_number(url) > 0
     assert_ready(stack, "erigon-optimism")
 
@@ -125,15 +110,11 @@ def _newest_opportunity_id(stack) -> int:
 
 def test_engine_crash_stops_new_opportunities_until_reverted(stack, ctx):
     fault = EngineCrash(EngineCrashSpec(), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert stack.health("mev-artemis").state == "exited"
         # With a 200 ms block time a running engine writes rows every second.
         before = _newest_opportunity_id(stack)
         assert not wait_until(lambda: _newest_opportunity_id(stack) > before, 1.5)
-    finally:
-        fault.revert()
-        fault.revert()
     after = _newest_opportunity_id(stack)
     assert wait_until(lambda: _newest_opportunity_id(stack) > after, 10)
     assert_ready(stack, "mev-artemis")
@@ -143,14 +124,10 @@ def test_relays_down_makes_mev_boost_status_503_until_reverted(stack, ctx):
     url = f"{stack.endpoints().mev_boost}/eth/v1/builder/status"
     assert httpx.get(url, timeout=2).status_code == 200
     fault = RelaysDown(RelaysDownSpec(), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         answer = httpx.get(url, timeout=3)
         assert answer.status_code == 503, answer.text
         assert "all relays are unavailable" in answer.text
-    finally:
-        fault.revert()
-        fault.revert()
     assert httpx.get(url, timeout=2).status_code == 200
     assert_ready(stack, "relay-a", "relay-b", "mev-boost")
 
@@ -165,8 +142,7 @@ def test_bundle_rejection_leaves_most_bundles_unsealed_until_reverted(stack, ctx
     relay = "relay-a"
     before = _relay_state(stack, relay)["rejection_rate"]
     fault = BundleRejection(BundleRejectionSpec(rate=0.95, relays=[relay]), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         start = _relay_state(stack, relay)
         # The strategy engine keeps submitting bundles; watch 12 of them land.
         assert wait_until(
@@ -180,9 +156,6 @@ def test_bundle_rejection_leaves_most_bundles_unsealed_until_reverted(stack, ctx
         received = end["bundles_received"] - start["bundles_received"]
         rejected = end["bundles_rejected"] - start["bundles_rejected"]
         assert rejected / received >= 0.7, f"{rejected} of {received} rejected"
-    finally:
-        fault.revert()
-        fault.revert()
     assert _relay_state(stack, relay)["rejection_rate"] == before
     assert fault.evidence()["rejection_rate_before"] == f"{relay}={before:g}"
 
@@ -190,15 +163,11 @@ def test_bundle_rejection_leaves_most_bundles_unsealed_until_reverted(stack, ctx
 def test_sync_stall_freezes_the_head_then_catches_up_when_reverted(stack, ctx):
     url = stack.endpoints().rpc["polygon"]
     fault = SyncStall(SyncStallSpec(chain="polygon"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         head = block_number(url)
         # Five block times (200 ms each) without a new head.
         assert not wait_until(lambda: block_number(url) > head, timeout_s=1.0)
         assert rpc(url, "eth_syncing") is not False
-    finally:
-        fault.revert()
-        fault.revert()
     assert wait_until(lambda: block_number(url) > head, timeout_s=5)
     assert wait_until(lambda: rpc(url, "eth_syncing") is False, timeout_s=5)
     assert_ready(stack, "erigon-polygon")
@@ -209,14 +178,10 @@ def test_peers_zero_fails_the_peer_health_check_until_reverted(stack, ctx):
     before = int(rpc(url, "net_peerCount"), 16)
     fault = PeersZero(PeersZeroSpec(chain=["ethereum"]), ctx)
     health = {"X-ERIGON-HEALTHCHECK": "min_peer_count1"}
-    try:
-        fault.inject()
+    with injected(fault):
         assert rpc(url, "net_peerCount") == "0x0"
         answer = httpx.get(f"{url}/health", headers=health, timeout=2)
         assert answer.status_code == 500
         assert "not enough peers" in answer.json()["min_peer_count"]
-    finally:
-        fault.revert()
-        fault.revert()
     assert int(rpc(url, "net_peerCount"), 16) == before
     assert httpx.get(f"{url}/health", headers=health, timeout=2).status_code == 200

@@ -28,7 +28,7 @@ from harness.faults.database import (
     TerminateBackendsSpec,
 )
 
-from .support import assert_ready, sql_as_admin, sql_as_app, wait_until
+from .support import assert_ready, injected, sql_as_admin, sql_as_app, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -55,14 +55,10 @@ def test_drop_table_spec_names_the_choices_when_table_unknown():
 @pytest.mark.slow
 def test_kill_postgres_refuses_sql_clients_then_serves_again_when_reverted(stack, ctx):
     fault = KillPostgres(KillPostgresSpec(signal="SIGKILL"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert stack.health("postgres").state == "exited"
         with pytest.raises(psycopg.OperationalError):
             sql_as_app(stack)
-    finally:
-        fault.revert()
-        fault.revert()
     assert sql_as_app(stack) == (1,)
     assert_ready(stack, *DB_CLIENTS)
 
@@ -70,12 +66,9 @@ def test_kill_postgres_refuses_sql_clients_then_serves_again_when_reverted(stack
 @pytest.mark.slow
 def test_stop_postgres_makes_the_api_answer_503_then_recover_when_reverted(stack, ctx):
     fault = StopPostgres(StopPostgresSpec(), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert stack.health("postgres").state == "stopped"
         assert _api_status(stack, "/health") == 503
-    finally:
-        fault.revert()
     assert sql_as_app(stack) == (1,)
     assert wait_until(lambda: _api_status(stack, "/health") == 200, timeout_s=15)
     assert_ready(stack, *DB_CLIENTS)
@@ -83,8 +76,7 @@ def test_stop_postgres_makes_the_api_answer_503_then_recover_when_reverted(stack
 
 def test_connection_exhaustion_refuses_new_clients_until_reverted(stack, ctx):
     fault = ConnectionExhaustion(ConnectionExhaustionSpec(connections="all"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         with pytest.raises(psycopg.OperationalError, match="slots are reserved"):
             sql_as_app(stack)
         # The API lost its pooled sessions and cannot open new ones.
@@ -92,9 +84,6 @@ def test_connection_exhaustion_refuses_new_clients_until_reverted(stack, ctx):
         evidence = fault.evidence()
         assert int(evidence["connections_held"]) >= 50, evidence
         assert int(evidence["app_sessions_ended"]) >= 1, evidence
-    finally:
-        fault.revert()
-        fault.revert()
     assert sql_as_app(stack) == (1,)
     held = sql_as_admin(
         stack,
@@ -118,12 +107,9 @@ def _held_by(fault: ConnectionExhaustion, stack) -> int:
 def test_connection_exhaustion_releases_by_itself_when_hold_s_passes(stack, ctx):
     spec = ConnectionExhaustionSpec(connections=3, hold_s=0.5, end_app_sessions=False)
     fault = ConnectionExhaustion(spec, ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert _held_by(fault, stack) == 3
         assert wait_until(lambda: _held_by(fault, stack) == 0, timeout_s=5)
-    finally:
-        fault.revert()
     assert_ready(stack, *DB_CLIENTS)
 
 
@@ -156,13 +142,9 @@ def _ids(stack, table: str = "opportunities") -> set[int]:
 def test_drop_table_breaks_the_api_then_restores_every_row_when_reverted(stack, ctx):
     before = _ids(stack)
     fault = DropTable(DropTableSpec(table="opportunities"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert sql_as_admin(stack, "SELECT to_regclass('opportunities')") == [(None,)]
         assert _api_status(stack, "/api/v1/opportunities") >= 500
-    finally:
-        fault.revert()
-        fault.revert()
     after = _ids(stack)
     assert before <= after, f"{len(before - after)} rows lost"
     assert _api_status(stack, "/api/v1/opportunities") == 200
@@ -183,11 +165,8 @@ def test_drop_table_restores_foreign_keys_to_it_when_reverted(stack, ctx):
     keys = _foreign_keys(stack)
     assert keys, "the schema has a foreign key from opportunities to strategies"
     fault = DropTable(DropTableSpec(table="strategies"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert _api_status(stack, "/api/v1/strategies") >= 500
-    finally:
-        fault.revert()
     assert _foreign_keys(stack) == keys
     assert sql_as_admin(stack, "SELECT count(*) FROM strategies") == [(4,)]
     assert_ready(stack, *DB_CLIENTS)
@@ -204,14 +183,10 @@ def test_corrupt_table_shows_garbage_then_exactly_the_old_rows_when_reverted(
 ):
     before = _strategies(stack)
     fault = CorruptTable(CorruptTableSpec(table="strategies", rows=2), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         during = _strategies(stack)
         garbled = [r for r in during if r["min_profit_wei"] == str(GARBAGE_WEI)]
         assert len(garbled) == 2, during
-    finally:
-        fault.revert()
-        fault.revert()
     assert _strategies(stack) == before
 
 
@@ -229,14 +204,10 @@ def test_corrupt_table_deletes_rows_then_puts_them_back_when_reverted(stack, ctx
     fault = CorruptTable(
         CorruptTableSpec(table="opportunities", rows_fraction=0.1, mode="delete"), ctx
     )
-    try:
-        fault.inject()
+    with injected(fault):
         snapshot = json.loads(Path(fault.evidence()["snapshot"]).read_text())
         ids = [row["id"] for row in snapshot]
         assert ids and _profits(stack, ids) == {}
-    finally:
-        fault.revert()
-        fault.revert()
     restored = _profits(stack, ids)
     assert sorted(restored) == sorted(ids)
     for row in snapshot:
@@ -246,8 +217,7 @@ def test_corrupt_table_deletes_rows_then_puts_them_back_when_reverted(stack, ctx
 def test_hold_lock_blocks_readers_until_reverted(stack, ctx):
     query = "SET lock_timeout = '300ms'; SELECT count(*) FROM opportunities"
     fault = HoldLock(HoldLockSpec(table="opportunities"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         with pytest.raises(psycopg.errors.LockNotAvailable):
             sql_as_app(stack, query)
         held = sql_as_admin(
@@ -257,8 +227,5 @@ def test_hold_lock_blocks_readers_until_reverted(stack, ctx):
             (int(fault.evidence()["holder_pid"]),),
         )
         assert held == [("AccessExclusiveLock",)]
-    finally:
-        fault.revert()
-        fault.revert()
     assert sql_as_app(stack, "SELECT count(*) FROM opportunities")[0] > 0
     assert_ready(stack, *DB_CLIENTS)

@@ -28,7 +28,15 @@ from harness.faults.network import (
 )
 from harness.stack import CHAINS
 
-from .support import assert_ready, block_number, median_ms, rpc, sql_as_app, wait_until
+from .support import (
+    assert_ready,
+    block_number,
+    injected,
+    median_ms,
+    rpc,
+    sql_as_app,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -60,13 +68,9 @@ def test_latency_delays_rpc_by_the_latency_then_not_when_reverted(stack, ctx):
         fault = Latency(
             LatencySpec(edges="erigon-ethereum", latency_ms=150, jitter_ms=10), ctx
         )
-        try:
-            fault.inject()
+        with injected(fault):
             assert _toxics(ctx, "erigon-ethereum") == {fault.toxic_name("downstream")}
             slow_ms = median_ms(lambda: rpc(url, "eth_blockNumber", client=http))
-        finally:
-            fault.revert()
-            fault.revert()
         after_ms = median_ms(lambda: rpc(url, "eth_blockNumber", client=http))
     added_ms = slow_ms - baseline_ms
     assert 140 - TOLERANCE_MS / 2 <= added_ms <= 160 + TOLERANCE_MS, (
@@ -82,11 +86,8 @@ def test_latency_on_both_streams_delays_each_way_when_stream_is_both(stack, ctx)
         baseline_ms = median_ms(lambda: rpc(url, "eth_chainId", client=http), 3)
         spec = LatencySpec(edges=["erigon-base"], latency_ms=100, stream="both")
         fault = Latency(spec, ctx)
-        try:
-            fault.inject()
+        with injected(fault):
             slow_ms = median_ms(lambda: rpc(url, "eth_chainId", client=http), 3)
-        finally:
-            fault.revert()
     added_ms = slow_ms - baseline_ms
     assert 200 - TOLERANCE_MS / 2 <= added_ms <= 200 + TOLERANCE_MS, (
         f"added {added_ms:.0f} ms, expected 200 ms (100 each way)"
@@ -151,26 +152,18 @@ def test_fault_breaks_a_chain_rpc_then_not_when_reverted_twice(
 ):
     url = stack.endpoints().rpc[chain]
     fault = fault_of(ctx)
-    try:
-        fault.inject()
-        with pytest.raises(error):
-            block_number(url, timeout_s=timeout_s)
-    finally:
-        fault.revert()
-        fault.revert()
+    with injected(fault), pytest.raises(error):
+        block_number(url, timeout_s=timeout_s)
     assert block_number(url) > 0
 
 
 def test_outage_expands_a_glob_to_every_matching_edge_when_given_a_pattern(ctx):
     edges = {f"mev-artemis_to_erigon-{c.name}" for c in CHAINS}
     fault = Outage(OutageSpec(edges="mev-artemis_to_erigon-*"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         routes = ctx.proxy.list()
         assert {n for n, p in routes.items() if not p.enabled} == edges
         assert set(fault.evidence()["routes"].split(",")) == edges
-    finally:
-        fault.revert()
     assert all(p.enabled for p in ctx.proxy.list().values())
 
 
@@ -194,14 +187,10 @@ def test_bandwidth_paces_a_large_answer_to_the_rate_then_not_when_reverted(stack
     rate_kbps = 40
     fault = Bandwidth(BandwidthSpec(edges="erigon-polygon", rate_kbps=rate_kbps), ctx)
     with httpx.Client() as http:
-        try:
-            fault.inject()
+        with injected(fault):
             started = time.perf_counter()
             size_bytes = _blocks_batch(url, http)
             slow_s = time.perf_counter() - started
-        finally:
-            fault.revert()
-            fault.revert()
         started = time.perf_counter()
         _blocks_batch(url, http)
         fast_s = time.perf_counter() - started
@@ -218,15 +207,10 @@ def test_slicer_delivers_intact_answers_in_delayed_pieces_when_injected(stack, c
         delay_us=5000,
     )  # fmt: skip
     fault = Slicer(spec, ctx)
-    with httpx.Client() as http:
-        try:
-            fault.inject()
-            started = time.perf_counter()
-            size_bytes = _blocks_batch(url, http, count=5)
-            sliced_s = time.perf_counter() - started
-        finally:
-            fault.revert()
-            fault.revert()
+    with httpx.Client() as http, injected(fault):
+        started = time.perf_counter()
+        size_bytes = _blocks_batch(url, http, count=5)
+        sliced_s = time.perf_counter() - started
     pieces = size_bytes // 110
     assert sliced_s >= pieces * 0.005 * 0.7, (
         f"{sliced_s:.3f} s for ~{pieces} pieces 5 ms apart"
@@ -244,14 +228,10 @@ def test_partition_cuts_the_api_from_postgres_but_not_other_clients_until_revert
     assert fault.describe() == (
         "partitioned mev-api from postgres (cut mev-api_to_postgres)"
     )
-    try:
-        fault.inject()
+    with injected(fault):
         assert not ctx.proxy.get("mev-api_to_postgres").enabled
         assert _api_health(stack) == 503
         # Postgres itself is up: other clients still reach it.
         assert sql_as_app(stack) == (1,)
-    finally:
-        fault.revert()
-        fault.revert()
     assert wait_until(lambda: _api_health(stack) == 200, timeout_s=10)
     assert_ready(stack, "mev-api")

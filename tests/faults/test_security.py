@@ -22,7 +22,7 @@ from harness.faults.security import (
 )
 from harness.result import DataCheck
 
-from .support import assert_ready, sql_as_admin, wait_until
+from .support import assert_ready, injected, sql_as_admin, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -68,8 +68,7 @@ def test_leaked_api_key_disables_strategies_and_checks_pass_only_after_rotation(
     before = _enabled(stack)
     spec = LeakedApiKeySpec(attacker_rate_per_s=10, action="disable_strategies")
     fault = LeakedApiKey(spec, ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert wait_until(lambda: not any(_enabled(stack).values()), timeout_s=5)
         assert _verdicts(fault.security_checks()) == {
             "leaked API key rejected": False,
@@ -81,9 +80,6 @@ def test_leaked_api_key_disables_strategies_and_checks_pass_only_after_rotation(
             "leaked API key rejected": True,
             "attacker out": True,
         }, checks
-    finally:
-        fault.revert()
-        fault.revert()
     assert _enabled(stack) == before
     evidence = fault.evidence()
     assert evidence["key_id"] == "k1"
@@ -97,15 +93,12 @@ def test_leaked_api_key_reads_the_audit_log_and_changes_nothing_when_read_only(
     before = _enabled(stack)
     spec = LeakedApiKeySpec(attacker_rate_per_s=10, action="read_only")
     fault = LeakedApiKey(spec, ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         key_id = fault.evidence()["key_id"]
         assert any(
             r["key_id"] == key_id and r["path"] == "/api/v1/audit"
             for r in _audit(stack)
         )
-    finally:
-        fault.revert()
     assert _enabled(stack) == before
 
 
@@ -122,8 +115,7 @@ def test_leaked_db_password_checks_pass_only_once_rotated_and_sessions_ended(
     stack, ctx
 ):
     fault = LeakedDbPassword(LeakedDbPasswordSpec(sessions=2), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert _attacker_sessions(stack) == 2
         assert _verdicts(fault.security_checks()) == {
             "leaked DB password rejected": False,
@@ -142,36 +134,26 @@ def test_leaked_db_password_checks_pass_only_once_rotated_and_sessions_ended(
         )
         checks = fault.security_checks()
         assert all(check.ok for check in checks), checks
-    finally:
-        fault.revert()
-        fault.revert()
     assert _attacker_sessions(stack) == 0
     assert_ready(stack, "postgres", "mev-api", "mev-artemis")
 
 
 def test_leaked_db_password_revert_ends_the_attacker_sessions_when_reverted(stack, ctx):
     fault = LeakedDbPassword(LeakedDbPasswordSpec(sessions=3), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         assert _attacker_sessions(stack) == 3
-    finally:
-        fault.revert()
     assert _attacker_sessions(stack) == 0
 
 
 def test_rogue_db_role_logs_in_as_superuser_until_reverted(stack, ctx):
     fault = RogueDbRole(RogueDbRoleSpec(role="backdoor"), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         rows = sql_as_admin(
             stack, "SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = %s",
             ("backdoor",),
         )  # fmt: skip
         assert rows == [(True, True)]
         assert _verdicts(fault.security_checks()) == {"rogue role removed": False}
-    finally:
-        fault.revert()
-        fault.revert()
     assert (
         sql_as_admin(stack, "SELECT 1 FROM pg_roles WHERE rolname = 'backdoor'") == []
     )
@@ -201,17 +183,13 @@ def test_tampered_config_lets_a_rogue_key_in_until_reverted(stack, ctx):
     path = stack.config_path("mev_api_keys")
     original = path.read_text()
     fault = TamperedConfig(TamperedConfigSpec(), ctx)
-    try:
-        fault.inject()
+    with injected(fault):
         rogue_id = fault.evidence()["rogue_key_id"]
         assert f'"{rogue_id}"' in path.read_text()
         assert any(
             r["key_id"] == rogue_id and r["status"] == 200 for r in _audit(stack)
         )
         assert _verdicts(fault.security_checks()) == {"rogue key rejected": False}
-    finally:
-        fault.revert()
-        fault.revert()
     assert f'"{rogue_id}"' not in path.read_text()
     assert json.loads(path.read_text()) == json.loads(original)
     checks = fault.security_checks()
