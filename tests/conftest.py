@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pytest
 
 if TYPE_CHECKING:
+    from harness.context import DrillContext
     from harness.runtime.local import LocalRuntime
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -250,3 +251,23 @@ def stack() -> Iterator[LocalRuntime]:
     LocalRuntime(StateStore(path)).force_down()
     shutil.rmtree(path, ignore_errors=True)
     assert left == [], f"processes left after down: {left}"
+
+
+@pytest.fixture
+def ctx_seed() -> int:
+    """The seed of `ctx`'s rng; a test module may override it."""
+    return 7
+
+
+@pytest.fixture
+def ctx(stack: LocalRuntime, tmp_path: Path, ctx_seed: int) -> Iterator[DrillContext]:
+    """A DrillContext on the shared stack: own work dir, seeded rng, proxy client."""
+    import random
+
+    from harness.context import DrillContext
+    from harness.proxy.client import ProxyClient
+
+    with ProxyClient(stack.endpoints().proxy_api) as proxy:
+        yield DrillContext(
+            runtime=stack, proxy=proxy, work_dir=tmp_path, rng=random.Random(ctx_seed)
+        )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,20 +13,12 @@ import pytest
 
 from harness import backup
 from harness.context import DrillContext
-from harness.proxy.client import ProxyClient
 from harness.runtime.local import LocalRuntime
 
 pytestmark = pytest.mark.timeout(90)
 
 RECONNECT_S = 5.0
 """How soon mev-api and mev-artemis must work again after a restore."""
-
-
-@pytest.fixture
-def ctx(stack: LocalRuntime, tmp_path: Path) -> Iterator[DrillContext]:
-    """A drill context on the shared stack, with its own work dir."""
-    with ProxyClient(stack.endpoints().proxy_api) as proxy:
-        yield DrillContext(runtime=stack, proxy=proxy, work_dir=tmp_path)
 
 
 def admin(ctx: DrillContext) -> psycopg.Connection[tuple[object, ...]]:

@@ -8,7 +8,6 @@ import json
 import random
 import socket
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from harness.result import (
     StepResult,
     WorkloadSample,
 )
-from harness.runtime.local import LocalRuntime
 from harness.severity import Severity
 from harness.stack import SERVICES
 from harness.timeline import Event
@@ -39,13 +37,6 @@ pytestmark = pytest.mark.timeout(60)
 
 PHASE_LIMIT_S = 6.0
 """A phase must finish within this, whatever the stack does (deadline 3 s)."""
-
-
-@pytest.fixture
-def ctx(stack: LocalRuntime, tmp_path: Path) -> Iterator[DrillContext]:
-    proxy = ProxyClient(stack.endpoints().proxy_api)
-    yield DrillContext(runtime=stack, proxy=proxy, work_dir=tmp_path / "incident")
-    proxy.close()
 
 
 WORKLOAD = (  # t_s, client, op, ok, latency_ms

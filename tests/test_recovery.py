@@ -6,7 +6,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,6 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from harness.context import DrillContext
-from harness.proxy.client import ProxyClient
 from harness.recovery import (
     KILL_GRACE_S,
     OUTPUT_LIMIT_BYTES,
@@ -34,13 +33,6 @@ from harness.timeline import Timeline
 pytestmark = pytest.mark.timeout(60)
 
 STEPS: TypeAdapter[list[AnyStepSpec]] = TypeAdapter(list[AnyStepSpec])
-
-
-@pytest.fixture
-def ctx(stack: LocalRuntime, tmp_path: Path) -> Iterator[DrillContext]:
-    """A drill context on the shared stack, with its own work dir."""
-    with ProxyClient(stack.endpoints().proxy_api) as proxy:
-        yield DrillContext(runtime=stack, proxy=proxy, work_dir=tmp_path)
 
 
 def runner(

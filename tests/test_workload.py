@@ -5,14 +5,12 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from pydantic import ValidationError
 
 from harness.context import DrillContext
-from harness.proxy.client import ProxyClient
 from harness.runtime.local import LocalRuntime
 from harness.standins.relay import is_transaction
 from harness.timeline import Timeline
@@ -33,17 +31,16 @@ OPS = {"eth_blockNumber", "opportunities", "eth_sendBundle", "write"}
 
 
 @pytest.fixture
-def ctx(stack: LocalRuntime, tmp_path: Path) -> Iterator[DrillContext]:
-    """A DrillContext on the shared stack; the stack must be healthy after the test."""
-    proxy = ProxyClient(stack.endpoints().proxy_api)
-    context = DrillContext(
-        runtime=stack, proxy=proxy, work_dir=tmp_path, rng=random.Random(11)
-    )
-    try:
-        yield context
-        assert_stack_healthy(stack, context)
-    finally:
-        proxy.close()
+def ctx_seed() -> int:
+    """The workload tests' rng seed."""
+    return 11
+
+
+@pytest.fixture
+def ctx(stack: LocalRuntime, ctx: DrillContext) -> Iterator[DrillContext]:
+    """The shared drill context; the stack must be healthy after the test."""
+    yield ctx
+    assert_stack_healthy(stack, ctx)
 
 
 @pytest.fixture

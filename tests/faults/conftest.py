@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.context import DrillContext
-from harness.proxy.client import ProxyClient
-
 if TYPE_CHECKING:
-    from harness.runtime.local import LocalRuntime
+    pass
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,10 +17,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def ctx(stack: LocalRuntime, tmp_path: Path) -> Iterator[DrillContext]:
-    """A DrillContext on the shared stack, with a private work directory."""
-    proxy = ProxyClient(stack.endpoints().proxy_api)
-    yield DrillContext(
-        runtime=stack, proxy=proxy, work_dir=tmp_path, rng=random.Random(20250717)
-    )
-    proxy.close()
+def ctx_seed() -> int:
+    """The fault tests' rng seed (the runbook's example incident date)."""
+    return 20250717

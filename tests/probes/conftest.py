@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +10,6 @@ from pydantic import TypeAdapter
 
 from harness.context import DrillContext
 from harness.probes import AnyProbeSpec, Probe, ProbeSpec, build
-from harness.proxy.client import ProxyClient
 from harness.runtime.local import LocalRuntime
 
 from .support import assert_stack_healthy
@@ -23,17 +20,10 @@ _SPECS: TypeAdapter[Any] = TypeAdapter(AnyProbeSpec)
 
 
 @pytest.fixture
-def ctx(stack: LocalRuntime, tmp_path: Path) -> Iterator[DrillContext]:
-    """A DrillContext on the shared stack; the stack must be healthy after the test."""
-    proxy = ProxyClient(stack.endpoints().proxy_api)
-    context = DrillContext(
-        runtime=stack, proxy=proxy, work_dir=tmp_path, rng=random.Random(7)
-    )
-    try:
-        yield context
-        assert_stack_healthy(stack, context)
-    finally:
-        proxy.close()
+def ctx(stack: LocalRuntime, ctx: DrillContext) -> Iterator[DrillContext]:
+    """The shared drill context; the stack must be healthy after the test."""
+    yield ctx
+    assert_stack_healthy(stack, ctx)
 
 
 @pytest.fixture

@@ -8,13 +8,11 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from harness import stack as topology
-from harness.context import DrillContext
 from harness.errors import DrillError
 from harness.paths import PROJECT_ROOT
 from harness.proxy.client import ProxyClient
@@ -37,13 +35,6 @@ class ScriptRun:
 
 
 RunScript = Callable[..., ScriptRun]
-
-
-@pytest.fixture
-def ctx(stack: LocalRuntime, tmp_path: Path) -> Iterator[DrillContext]:
-    """A drill context on the shared stack, with its own work dir."""
-    with ProxyClient(stack.endpoints().proxy_api) as proxy:
-        yield DrillContext(runtime=stack, proxy=proxy, work_dir=tmp_path)
 
 
 @pytest.fixture
