@@ -490,11 +490,20 @@ def test_action_fails_when_backup_dir_holds_no_backup(
 
 
 def test_action_step_times_out_when_action_outlasts_its_timeout(
-    ctx: DrillContext, stack: LocalRuntime
+    ctx: DrillContext, stack: LocalRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = stack.store.load()
     assert before is not None
     old_pid = before.services["mev-artemis"].pid
+    # A real restart, held back 1 s: a quick machine restarts mev-artemis
+    # within the 0.5 s grace, and the step would (rightly) not time out.
+    restart = stack.restart
+
+    def slow_restart(service: str, *, wait: bool = True) -> None:
+        time.sleep(1.0)
+        restart(service, wait=wait)
+
+    monkeypatch.setattr(stack, "restart", slow_restart)
     try:
         (result,) = run_plan(
             runner(ctx),
