@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 from typer._click.exceptions import ClickException  # the click typer bundles
 
-from harness.cli_options import PortsWhenUp, Quiet, Reports
+from harness.cli_options import PortsWhenUp, Quiet, Reports, require_positive
 from harness.console import console, error_console
 from harness.errors import EXIT_CODES, DrillError, UsageError
 from harness.runtime.base import Runtime
@@ -293,6 +293,7 @@ def run(
     from harness.live import LiveView
 
     mode = ports_mode(ports)
+    require_positive("--budget-s", budget_s)
     # One seed for the choice and the drills, recorded so any run can replay.
     seed = random.randrange(2**31) if seed is None else seed
     chosen = _chosen_scenarios(names or [], run_all, pick_random, seed)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from harness.cli_options import PortsWhenUp, Quiet
+from harness.cli_options import PortsWhenUp, Quiet, require_positive
 from harness.console import console
 from harness.errors import UsageError
 from harness.runtime.plan import ports_mode
@@ -84,11 +84,11 @@ def campaign(
     # Every flag is checked before a stack comes up.
     mode = ports_mode(ports)
     chosen = kinds_from(kinds)
-    _positive("--examples", examples)
-    _positive("--max-time", max_time_s)
-    _positive("--max-faults", max_faults)
-    _positive("--budget", budget_s)
-    _positive("--step-timeout", step_timeout_s)
+    require_positive("--examples", examples)
+    require_positive("--max-time", max_time_s)
+    require_positive("--max-faults", max_faults)
+    require_positive("--budget", budget_s)
+    require_positive("--step-timeout", step_timeout_s)
     steps = recovery_steps(runbooks, step_timeout_s)
     view = LiveView(console(), quiet=quiet)
 
@@ -158,8 +158,3 @@ def recovery_steps(runbooks: list[str], timeout_s: float) -> list[dict[str, Any]
             )
         steps.append({"run": command, "timeout_s": timeout_s})
     return steps
-
-
-def _positive(flag: str, value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise UsageError(f"{flag} must be above 0, got {value:g}")

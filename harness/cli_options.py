@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from harness.errors import UsageError
+
 PortsWhenUp = Annotated[
     str,
     typer.Option(
@@ -27,3 +29,9 @@ Quiet = Annotated[
     typer.Option("--quiet", "-q", help="No progress lines; errors still print."),
 ]
 """`--quiet`/`-q`: no progress lines."""
+
+
+def require_positive(flag: str, value: float | None) -> None:
+    """A usage error naming `flag` unless `value` is unset or above 0."""
+    if value is not None and value <= 0:
+        raise UsageError(f"{flag} must be above 0, got {value:g}")

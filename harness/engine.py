@@ -56,6 +56,10 @@ class DrillOptions:
     on_event: EventCallback | None = None
     clock: Clock = field(default_factory=Clock)
 
+    def __post_init__(self) -> None:
+        if self.budget_s is not None and self.budget_s <= 0:
+            raise ValueError(f"budget_s must be above 0, got {self.budget_s:g}")
+
 
 def run_drill(
     scenario: Scenario, runtime: Runtime, options: DrillOptions

@@ -112,6 +112,18 @@ def test_run_exits_two_when_modes_are_mixed(tmp_path):
     assert "exactly one" in result.stderr
 
 
+@pytest.mark.parametrize("budget", ["0", "-5"])
+def test_run_exits_two_before_any_stack_when_the_budget_is_not_positive(
+    tmp_path, budget
+):
+    result = drill(
+        tmp_path, "run", "single_chain_down", "--budget-s", budget, "--ports", "auto"
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"--budget-s must be above 0, got {budget}" in result.stderr
+    assert "bringing one up" not in result.stdout
+
+
 def test_run_exits_two_before_starting_anything_when_a_scenario_is_invalid(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("name: bad\n")

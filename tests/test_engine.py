@@ -149,3 +149,9 @@ def test_rto_matches_a_recovery_of_known_length_within_tolerance(stack, tmp_path
         f"RTO measured {result.rto_s:.3f}s against known "
         f"{known:.3f}s: off by {error:.3f}s (tolerance 0.3s)"
     )
+
+
+@pytest.mark.parametrize("budget_s", [0.0, -1.0])
+def test_drill_options_refuse_a_budget_when_it_is_not_above_zero(budget_s):
+    with pytest.raises(ValueError, match="budget_s must be above 0"):
+        DrillOptions(budget_s=budget_s)
