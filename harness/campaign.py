@@ -51,7 +51,10 @@ so no probe of the steady state would notice it (the drill would be INVALID).
 SERVICE_DOWN = ("kill_service", "stop_service")
 """The "service down" kinds: a process is gone until something starts it."""
 
-RESTARTABLE = (*SERVICE_DOWN, "pause_service", "sync_stall", "kill_postgres")
+SERVICE_OUT = (*SERVICE_DOWN, "pause_service")
+"""Kinds that take one service out (gone or frozen) until it is restarted."""
+
+RESTARTABLE = (*SERVICE_OUT, "sync_stall", "kill_postgres")
 """Kinds a plan that restarts the affected units repairs."""
 
 NETWORK = ("outage", "latency", "partition")
@@ -135,7 +138,7 @@ def _target(fault: FaultSpecData) -> str:
 
 def _fault_of(kind: str) -> st.SearchStrategy[FaultSpecData]:
     chains = st.sampled_from([c.name for c in CHAINS])
-    if kind in (*SERVICE_DOWN, "pause_service"):
+    if kind in SERVICE_OUT:
         return st.builds(
             lambda s: {"type": kind, "service": s}, st.sampled_from(DOWN_TARGETS)
         )
@@ -230,7 +233,7 @@ def _overlap(fault: FaultSpecData) -> str:
 def probes_for(fault: FaultSpecData) -> list[ProbeSpecData]:
     """Probes that notice `fault` and watch the services it targets."""
     kind = fault["type"]
-    if kind in (*SERVICE_DOWN, "pause_service"):
+    if kind in SERVICE_OUT:
         target = service(fault["service"])
         if target.kind is Kind.ERIGON and target.chain is not None:
             return [{"type": "chain_head", "chain": target.chain.name}]
