@@ -6,11 +6,11 @@ same text, whenever and wherever it is rendered (the clock is injected).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from harness import fixed_sleeps
 from harness.result import DrillResult, ProbeSample, StepResult
 from harness.severity import Severity
 
@@ -19,7 +19,6 @@ DETECTION_TARGET_S = 60.0
 LONG_STEP_S = 30.0
 """A recovery step longer than this (or than a quarter of the budget) is slow."""
 
-_FIXED_SLEEP = re.compile(r"\bsleep\s+(\d+(?:\.\d+)?)\b")
 
 SEVERITY_LABELS = {
     Severity.P0: "Critical",
@@ -179,9 +178,7 @@ def fixed_sleep_s(step: StepResult) -> float | None:
     Journals written before the runner recorded sleeps are read from the
     command line alone.
     """
-    sleeps = step.fixed_sleeps_s or [
-        float(m.group(1)) for m in _FIXED_SLEEP.finditer(step.command)
-    ]
+    sleeps = step.fixed_sleeps_s or fixed_sleeps.in_text(step.command)
     return max(sleeps, default=None)
 
 
